@@ -1,0 +1,36 @@
+# The two commands of the README. Both build .venv from the project's own files.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH := torch==2.13.0
+
+.PHONY: demo test venv venv-dev bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade --quiet pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+venv-dev: $(VENV)/.installed-dev
+
+demo: venv  ## set up and run the main job: 8 seeds of an MLP on MNIST-1D, catalog, figure
+	$(BIN)/phenolab demo
+
+test: venv-dev  ## set up and run the tests: ruff, then pytest
+	$(BIN)/ruff check phenolab tests bench examples
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+bench: venv
+	$(BIN)/python bench/batched_vs_loop.py
+
+clean:
+	rm -rf $(VENV) phenolab-catalog .pytest_cache .ruff_cache

@@ -1,0 +1,26 @@
+"""phenolab: a lab for deep-learning phenomena.
+
+Many tiny models are trained at once as one batched program, every run goes to a catalog,
+and explanations are tested against it. The public API is small: `Setting`, `Catalog`,
+`train`, `run`, `named_setting`.
+"""
+
+from phenolab import measures, models, phenomena, tasks  # noqa: F401  (register the built-in components)
+from phenolab.catalog import Catalog, CatalogError
+from phenolab.engine import BatchResult, train
+from phenolab.execute import plan_batches, run_local
+from phenolab.settings import Setting, SettingError, named_setting, resolve_setting
+
+__version__ = "0.1.0"
+
+
+def run(setting: Setting, seeds: list[int], catalog: Catalog | None = None, device: str = "auto") -> list[str]:
+    """Train the runs of `setting` × `seeds` that the catalog lacks; return the run ids written."""
+    catalog = catalog if catalog is not None else Catalog()
+    return run_local(plan_batches([setting], list(seeds), catalog), catalog, device=device)
+
+
+__all__ = [
+    "BatchResult", "Catalog", "CatalogError", "Setting", "SettingError", "__version__", "named_setting",
+    "resolve_setting", "run", "train",
+]

@@ -1,0 +1,33 @@
+"""`phenolab` command line: thin commands over the Python API."""
+
+from __future__ import annotations
+
+import typer
+
+from phenolab.cli import _inspect, _reproduce, _train
+
+app = typer.Typer(
+    name="phenolab",
+    help="A lab for deep-learning phenomena: train many tiny models as one batched program, "
+    "catalog every run, and read the curves.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+_train.register(app)
+_inspect.register(app)
+_reproduce.register(app)
+
+
+def main() -> None:
+    """Entry point: every user error is one line on stderr and exit code 2."""
+    from phenolab.catalog import CatalogError
+    from phenolab.settings import SettingError
+
+    try:
+        app()
+    except (SettingError, CatalogError) as exc:
+        from phenolab.cli._common import err_console
+
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None

@@ -1,0 +1,77 @@
+"""`phenolab reproduce PHENOMENON`: train (or reuse) a canonical study, then signature + figure."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from phenolab.cli._common import CatalogOpt, JsonOpt, console, fail, open_catalog, set_threads
+from phenolab.cli._train import DeviceOpt, SetOpt, ThreadsOpt, train_missing
+from phenolab.settings import parse_assignments, parse_seeds
+
+
+def signature_table(summary: dict[str, Any]) -> Table:
+    table = Table(title="signature (mean ± sd over seeds)")
+    for col in ("field", "mean", "sd", "n"):
+        table.add_column(col, justify="left" if col == "field" else "right")
+    for key, val in summary.items():
+        if isinstance(val, dict) and "mean" in val:
+            mean = "—" if val["mean"] is None else f"{val['mean']:.4g}"
+            sd = "—" if val["sd"] is None else f"{val['sd']:.3g}"
+            table.add_row(key, mean, sd, str(val["n"]))
+        elif isinstance(val, dict):
+            table.add_row(key, ", ".join(f"{k}: {v}" for k, v in val.items()), "", "")
+        else:
+            table.add_row(key, str(val), "", "")
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def reproduce(
+        phenomenon: Annotated[str, typer.Argument(help="grokking (more phenomena: `phenolab phenomena`).")],
+        setting: Annotated[str | None, typer.Option(help="Canonical setting [default: the phenomenon's].")] = None,
+        seeds: Annotated[str, typer.Option(help="Number of seeds (N ⇒ 0..N-1) or a range like 0-9.")] = "5",
+        quick: Annotated[bool, typer.Option(help="A shorter budget where the source's is long (said on the "
+                                            "figure and in the output).")] = False,
+        set_: SetOpt = None,
+        catalog: CatalogOpt = None,
+        device: DeviceOpt = "auto",
+        threads: ThreadsOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Reproduce a phenomenon: train its runs as batched programs (reusing any already in the
+        catalog), then print its measured signature and save its figure."""
+        from phenolab.phenomena import PHENOMENA
+
+        if phenomenon not in PHENOMENA:
+            fail(f"unknown phenomenon {phenomenon!r}; allowed: {', '.join(sorted(PHENOMENA))}")
+        ph = PHENOMENA[phenomenon]
+        name = setting or ph.default_setting
+        if name not in ph.canonical:
+            fail(f"--setting {name!r} is not a {phenomenon} setting; allowed: {', '.join(ph.canonical)}")
+        seed_list = parse_seeds(int(seeds) if seeds.isdigit() else seeds)
+        study = ph.study(name, seed_list, parse_assignments(set_ or []), quick)
+        set_threads(threads)
+        cat = open_catalog(catalog)
+        written = train_missing(study.settings, seed_list, cat, device)
+        sig = ph.signature(cat, study)
+        fig = ph.figure(cat, study, cat.root / "figures" / f"{phenomenon}-{name}-{study.settings[0].id}.png")
+        cat.add_note("signature", f"{phenomenon}:{name}:{study.settings[0].id}",
+                     {"phenomenon": phenomenon, **{k: v for k, v in sig.items() if k != "per_run"},
+                      "seeds": seed_list, "figure": str(fig)})
+        if as_json:
+            print(json.dumps({**sig["summary"], "phenomenon": phenomenon, "setting": name,
+                              "setting_ids": [s.id for s in study.settings], "note": study.note,
+                              "trained": len(written), "figure": str(fig), "per_run": sig["per_run"]},
+                             indent=2, default=str))
+            return
+        console.print(f"[bold]{phenomenon}[/] · {name}: {len(written)} run(s) trained, "
+                      f"{len(study.settings) * len(seed_list) - len(written)} reused from {cat.path}")
+        if study.note:
+            console.print(f"[yellow]{study.note}[/]")
+        console.print(signature_table(sig["summary"]))
+        console.print(f"figure: {fig}")

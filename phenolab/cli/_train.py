@@ -1,0 +1,150 @@
+"""`phenolab train` and `phenolab demo`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from phenolab.cli._common import CatalogOpt, JsonOpt, console, open_catalog, set_threads, training_progress
+from phenolab.settings import Setting, parse_assignments, parse_seeds, resolve_setting
+
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a field: FIELD=VALUE, e.g. model.width=128 (repeatable)."),
+]
+SeedsOpt = Annotated[str, typer.Option("--seeds", help="Seeds: 0-7, 0,3,5 or 0-3,10.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda[:N].")]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="torch CPU threads [default: all cores].")]
+
+
+def train_missing(settings: list[Setting], seeds: list[int], catalog, device: str) -> list[str]:
+    """Train the runs of settings × seeds not yet in the catalog, under one progress bar."""
+    from phenolab.engine import total_steps
+    from phenolab.execute import plan_batches, run_local
+    from phenolab.tasks import build_task
+
+    batches = plan_batches(settings, seeds, catalog)
+    if not batches:
+        return []
+    steps = {}
+    for b in batches:
+        if b.setting.id not in steps:
+            n_train = build_task(b.setting.task, [b.seeds[0]], _input_kind(b.setting)).n_train
+            steps[b.setting.id] = total_steps(b.setting, n_train) if b.setting.optim.name != "lstsq" else 1
+    total = sum(steps[b.setting.id] for b in batches)
+    with training_progress(sum(b.size for b in batches), total) as progress:
+        label = settings[0].id if len(settings) == 1 else f"{len(settings)} settings"
+        task = progress.add_task(f"training {label}", total=total, runs=0)
+        state = {"offset": 0, "runs": 0}
+
+        def on_step(_batch, done: int, _total: int) -> None:
+            progress.update(task, completed=state["offset"] + done)
+
+        def on_batch(batch, _result, _ids) -> None:
+            state["offset"] += steps[batch.setting.id]
+            state["runs"] += batch.size
+            progress.update(task, completed=state["offset"], runs=state["runs"])
+
+        return run_local(batches, catalog, device=device, on_step=on_step, on_batch=on_batch)
+
+
+def train_and_store(setting: Setting, seeds: list[int], catalog_path: Path | None, device: str,
+                    figure: bool, as_json: bool, title: str = "") -> dict:
+    """Train the missing runs of (setting, seeds) with a progress bar; store, plot, report."""
+    from phenolab.figures import curves_figure
+
+    catalog = open_catalog(catalog_path)
+    written = train_missing([setting], seeds, catalog, device)
+    runs = catalog.runs(setting_id=setting.id)
+    runs = runs[runs["seed"].isin(seeds)]
+    fig_path = None
+    if figure and len(runs):
+        curves = catalog.curves(run_ids=list(runs["run_id"]))
+        fig_path = curves_figure(curves, catalog.root / "figures" / f"{setting.id}.png",
+                                 title=title or f"{setting.task.name} · {setting.model.name} · {setting.id}")
+    report = {
+        "setting_id": setting.id,
+        "seeds": seeds,
+        "trained": len(written),
+        "skipped": len(seeds) - len(written),
+        "catalog": str(catalog.path),
+        "figure": str(fig_path) if fig_path else None,
+        "final": _final_table(runs),
+    }
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_report(report)
+    return report
+
+
+def _input_kind(setting: Setting) -> str:
+    from phenolab.models import model_class
+
+    return model_class(setting.model.name).input_kind
+
+
+def _final_table(runs) -> dict:
+    cols = [c for c in ("final_train_acc", "final_test_acc", "final_train_loss", "final_test_loss") if c in runs]
+    out = {}
+    for c in cols:
+        vals = runs[c].astype(float)
+        out[c.removeprefix("final_")] = {"mean": float(vals.mean()), "sd": float(vals.std(ddof=1)) if len(vals) > 1
+                                         else 0.0, "n": int(len(vals))}
+    if "wall_s" in runs and len(runs):
+        out["batch_wall_s"] = float(runs["wall_s"].max())
+    return out
+
+
+def _print_report(report: dict) -> None:
+    console.print(f"setting [bold]{report['setting_id']}[/]: trained {report['trained']} run(s), "
+                  f"{report['skipped']} already in the catalog")
+    for name, stat in report["final"].items():
+        if isinstance(stat, dict):
+            console.print(f"  final {name:<11} {stat['mean']:.4f} ± {stat['sd']:.4f}  (n={stat['n']})")
+    console.print(f"catalog: {report['catalog']}")
+    if report["figure"]:
+        console.print(f"figure:  {report['figure']}")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def train(
+        base: Annotated[str | None, typer.Argument(help="Named setting (see `phenolab settings`) or a "
+                                                   ".yaml/.toml/.json setting file [default: mnist1d_mlp].")] = None,
+        set_: SetOpt = None,
+        seeds: SeedsOpt = "0-7",
+        catalog: CatalogOpt = None,
+        device: DeviceOpt = "auto",
+        threads: ThreadsOpt = None,
+        figure: Annotated[bool, typer.Option(help="Save a train/test accuracy figure.")] = True,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Train (setting, seed) runs as one batched program and store them in the catalog.
+
+        Runs already in the catalog (same setting id and seed) are skipped.
+        """
+        setting = resolve_setting(base, parse_assignments(set_ or []))
+        seed_list = parse_seeds(seeds)
+        set_threads(threads)
+        train_and_store(setting, seed_list, catalog, device, figure, as_json)
+
+    @app.command()
+    def demo(
+        seeds: Annotated[int, typer.Option(help="Number of seeds.")] = 8,
+        catalog: CatalogOpt = None,
+        device: DeviceOpt = "auto",
+        threads: ThreadsOpt = None,
+    ) -> None:
+        """Train 8 seeds of an MLP on MNIST-1D as one batched program, store, and plot them."""
+        set_threads(threads)
+        setting = resolve_setting("mnist1d_mlp", {})
+        console.print("[bold]phenolab demo[/]: MLP 40→128→128→10 on MNIST-1D (procedural, no download), "
+                      f"{seeds} seeds trained as one batched program")
+        report = train_and_store(setting, list(range(seeds)), catalog, device, True, False,
+                                 title="demo: MLP on MNIST-1D")
+        console.print("\nnext: [bold]phenolab runs[/] lists the catalog; "
+                      f"[bold]phenolab curves {report['setting_id']}-0[/] prints one run's curves.")

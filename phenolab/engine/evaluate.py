@@ -1,0 +1,38 @@
+"""Evaluation of K replicas at once: loss and accuracy on the train and test sets."""
+
+from __future__ import annotations
+
+import torch
+
+from phenolab.engine.losses import per_replica_loss
+from phenolab.models import BatchedModel, Params
+from phenolab.settings import MeasureSpec, Setting
+from phenolab.tasks import TaskData
+
+
+def measure_key(spec: MeasureSpec) -> str:
+    """Curve name of a measure: its name, with its parameters when it has any."""
+    if not spec.params:
+        return spec.name
+    return spec.name + "(" + ",".join(f"{k}={v}" for k, v in sorted(spec.params.items())) + ")"
+
+
+def evaluate(setting: Setting, model: BatchedModel, params: Params, data: TaskData) -> dict[str, torch.Tensor]:
+    """{train,test}_{loss,acc} as [K] tensors. Train metrics use the labels trained on (noisy
+    where label noise is on); accuracy is a fraction in [0, 1], absent for regression."""
+    out: dict[str, torch.Tensor] = {}
+    chunk = setting.eval.batch_size
+    for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
+        n = x.shape[1]
+        loss_sum = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
+        correct = torch.zeros_like(loss_sum)
+        for lo in range(0, n, chunk):
+            xb, yb = x[:, lo:lo + chunk], y[:, lo:lo + chunk]
+            logits = model.forward(params, xb)
+            loss_sum += per_replica_loss(setting.loss, logits, yb, data.num_classes).double() * xb.shape[1]
+            if data.num_classes is not None:
+                correct += (logits.argmax(-1) == yb).sum(1).double()
+        out[f"{split}_loss"] = loss_sum / n
+        if data.num_classes is not None:
+            out[f"{split}_acc"] = correct / n
+    return out

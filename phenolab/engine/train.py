@@ -1,0 +1,216 @@
+"""The training loop: K replicas of one setting (one per seed) as one batched program.
+
+Reads top to bottom: build data and models, then for each step draw every replica's batch
+from its own generator, take one optimizer step on the sum of per-replica mean losses,
+re-apply pruning masks, and record curves at the scheduled steps.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from phenolab._rng import generators
+from phenolab.engine.evaluate import evaluate, measure_key
+from phenolab.engine.losses import per_replica_loss
+from phenolab.engine.optim import lstsq_readout, make_optimizer
+from phenolab.engine.schedule import eval_steps, total_steps, warmup_factor
+from phenolab.measures import MeasureContext, compute_measure
+from phenolab.models import BatchedModel, Params, build_model, model_class
+from phenolab.settings import Setting
+from phenolab.tasks import TaskData, build_task
+
+ProgressFn = Callable[[int, int], None]  # (steps done, total steps)
+
+
+@dataclass
+class BatchResult:
+    """What one batched program produced: curves per replica, final (and checkpointed) params."""
+
+    setting: Setting
+    seeds: list[int]
+    steps: list[int]
+    curves: dict[str, np.ndarray]  # metric -> [K, len(steps)] float64
+    params: Params  # final, [K, ...], on CPU
+    checkpoints: dict[int, Params] = field(default_factory=dict)  # step -> [K, ...] on CPU
+    started: float = 0.0
+    finished: float = 0.0
+    device: str = "cpu"
+
+    @property
+    def wall_s(self) -> float:
+        return self.finished - self.started
+
+    def replica_curves(self, k: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        steps = np.asarray(self.steps, dtype=np.int64)
+        return {m: (steps, v[k].astype(np.float64)) for m, v in self.curves.items()}
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' is CUDA when present, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def train(
+    setting: Setting,
+    seeds: list[int],
+    *,
+    device: str | torch.device = "cpu",
+    init_params: Params | None = None,
+    masks: dict[str, torch.Tensor] | None = None,
+    order_seeds: list[int] | None = None,
+    progress: ProgressFn | None = None,
+    data: TaskData | None = None,
+) -> BatchResult:
+    """Train the runs (setting, seed) for all `seeds` as one batched program.
+
+    `init_params` replaces the drawn init (lottery-ticket rewinding), `masks` (1 = keep) are
+    applied to gradients and parameters at every step so pruned weights stay exactly zero, and
+    `order_seeds` draws data order from other seeds (linear mode connectivity: same init,
+    different order).
+    """
+    started = time.time()
+    dev = resolve_device(device) if isinstance(device, str) else device
+    dtype = torch.float64 if setting.dtype == "float64" else torch.float32
+    if data is None:
+        data = build_task(setting.task, seeds, model_class(setting.model.name).input_kind, dtype)
+    data = data.to(dev)
+    model = build_model(setting.model, data.input_dim, data.out_dim, data.seq_len)
+    params = model.init(generators(seeds, "init"), dtype, dev)
+    if init_params is not None:
+        params = {n: init_params[n].to(dev, dtype).clone() for n in params}
+    masks = {n: m.to(dev, dtype) for n, m in (masks or {}).items()}
+    for name, mask in masks.items():
+        params[name].mul_(mask)
+    start_params = {n: p.detach().clone() for n, p in params.items()}
+
+    if setting.optim.name == "lstsq":
+        return _solve(setting, seeds, model, params, start_params, data, started, dev)
+
+    trainable = [n for n in params if n not in model.frozen]
+    for n in trainable:
+        params[n].requires_grad_(True)
+    optimizer = make_optimizer(setting.optim, [params[n] for n in trainable])
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+
+    n_train = data.n_train
+    batch = min(setting.schedule.batch_size or n_train, n_train)
+    total = total_steps(setting, n_train)
+    record_at = eval_steps(total, setting.eval.points, setting.eval.every)
+    batches = _BatchSampler(order_seeds or seeds, n_train, batch, dev)
+    recorder = _Recorder(setting, model, start_params, data)
+    checkpoints: dict[int, Params] = {}
+
+    next_record = 0
+    for step in range(total + 1):
+        if step == record_at[next_record]:
+            recorder.record(step, params)
+            if setting.checkpoints == "eval" or (setting.checkpoints == "final" and step == total):
+                checkpoints[step] = _to_cpu(params)
+            next_record += 1
+        if step == total:
+            break
+        idx = batches.next()
+        xb, yb = _gather(data.x_train, idx), _gather(data.y_train, idx)
+        loss = per_replica_loss(setting.loss, model.forward(params, xb), yb, data.num_classes).sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        for name, mask in masks.items():
+            params[name].grad.mul_(mask)
+        factor = warmup_factor(step, setting.optim.warmup_steps)
+        for group, lr in zip(optimizer.param_groups, base_lrs, strict=True):
+            group["lr"] = lr * factor
+        optimizer.step()
+        if masks:
+            with torch.no_grad():
+                for name, mask in masks.items():
+                    params[name].mul_(mask)
+        if progress is not None and (step + 1) % 50 == 0:
+            progress(step + 1, total)
+    if progress is not None:
+        progress(total, total)
+    return BatchResult(setting, list(seeds), recorder.steps, recorder.curves(), _to_cpu(params),
+                       checkpoints, started, time.time(), str(dev))
+
+
+def _solve(setting: Setting, seeds: list[int], model: BatchedModel, params: Params, start: Params,
+           data: TaskData, started: float, dev: torch.device) -> BatchResult:
+    """The exact fit: step 0 is the init, step 1 the min-norm / ridge solution."""
+    recorder = _Recorder(setting, model, start, data)
+    recorder.record(0, params)
+    targets = data.y_train
+    if data.num_classes is not None:  # regression onto one-hot targets
+        targets = torch.nn.functional.one_hot(targets, data.num_classes).to(params[model.readout].dtype)
+    with torch.no_grad():
+        phi = model.features(params, data.x_train)
+        params[model.readout] = lstsq_readout(phi, targets, setting.optim.ridge)
+    recorder.record(1, params)
+    checkpoints = {1: _to_cpu(params)} if setting.checkpoints != "none" else {}
+    return BatchResult(setting, list(seeds), recorder.steps, recorder.curves(), _to_cpu(params),
+                       checkpoints, started, time.time(), str(dev))
+
+
+class _BatchSampler:
+    """Each replica's own shuffled order (sampling without replacement, reshuffled each epoch)."""
+
+    def __init__(self, seeds: list[int], n: int, batch: int, device: torch.device):
+        self.full = batch >= n
+        self.n, self.batch, self.device = n, batch, device
+        self.gens = generators(seeds, "order")
+        self.per_epoch = math.ceil(n / batch)
+        self.pos = self.per_epoch
+        self.order: torch.Tensor | None = None
+
+    def next(self) -> torch.Tensor | None:
+        if self.full:
+            return None
+        if self.pos == self.per_epoch:
+            self.order = torch.stack([torch.randperm(self.n, generator=g) for g in self.gens]).to(self.device)
+            self.pos = 0
+        lo = self.pos * self.batch
+        self.pos += 1
+        return self.order[:, lo:lo + self.batch]
+
+
+def _gather(t: torch.Tensor, idx: torch.Tensor | None) -> torch.Tensor:
+    """Rows `idx[k]` of replica k; a shared (expanded) tensor is indexed once, not K times."""
+    if idx is None:
+        return t
+    if t.stride(0) == 0:
+        return t[0][idx]
+    return t[torch.arange(t.shape[0], device=t.device)[:, None], idx]
+
+
+def _to_cpu(params: Params) -> Params:
+    return {n: p.detach().to("cpu").clone() for n, p in params.items()}
+
+
+class _Recorder:
+    """Collects train/test loss and accuracy and the setting's measures at each recorded step."""
+
+    def __init__(self, setting: Setting, model: BatchedModel, init: Params, data: TaskData):
+        self.setting, self.model, self.data = setting, model, data
+        self.init = init
+        self.steps: list[int] = []
+        self.values: dict[str, list[torch.Tensor]] = {}
+
+    def record(self, step: int, params: Params) -> None:
+        self.steps.append(step)
+        with torch.no_grad():
+            detached = {n: p.detach() for n, p in params.items()}
+            metrics = evaluate(self.setting, self.model, detached, self.data)
+            ctx = MeasureContext(self.model, self.init, step, self.data)
+            for spec in self.setting.measures:
+                metrics[measure_key(spec)] = compute_measure(spec.name, detached, ctx, **spec.params)
+        for name, value in metrics.items():
+            self.values.setdefault(name, []).append(value.detach().to("cpu", torch.float64))
+
+    def curves(self) -> dict[str, np.ndarray]:
+        return {m: torch.stack(v, dim=1).numpy() for m, v in self.values.items()}

@@ -1,0 +1,57 @@
+"""Figures drawn from catalog tables (never from in-memory training state), so any figure can
+be regenerated from the catalog alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+LABELS = {
+    "train_acc": "train accuracy", "test_acc": "test accuracy",
+    "train_loss": "train loss", "test_loss": "test loss",
+}
+
+
+def band(curves: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean, sd and n over runs of one metric at each step (steps where every run has a value)."""
+    sub = curves[curves["metric"] == metric]
+    stats = sub.groupby("step")["value"].agg(["mean", "std", "count"]).reset_index()
+    stats["std"] = stats["std"].fillna(0.0)
+    return stats[stats["count"] == stats["count"].max()]
+
+
+def curves_figure(curves: pd.DataFrame, out: str | Path, *, title: str = "",
+                  panels: tuple[tuple[str, ...], ...] = (("train_acc", "test_acc"), ("train_loss", "test_loss")),
+                  ) -> Path:
+    """Mean ± sd over seeds vs step (symlog x: step 0 is the init), one panel per metric group."""
+    present = set(curves["metric"].unique())
+    panels = tuple(p for p in (tuple(m for m in grp if m in present) for grp in panels) if p)
+    if not panels:
+        raise ValueError(f"no curves to plot; metrics present: {', '.join(sorted(present)) or 'none'}")
+    n_runs = curves["run_id"].nunique()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
+    for ax, metrics in zip(axes[0], panels, strict=True):
+        for metric in metrics:
+            stats = band(curves, metric)
+            line, = ax.plot(stats["step"], stats["mean"], label=LABELS.get(metric, metric))
+            ax.fill_between(stats["step"], stats["mean"] - stats["std"], stats["mean"] + stats["std"],
+                            color=line.get_color(), alpha=0.25, linewidth=0)
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_xlabel("step")
+        ax.set_ylabel(" / ".join(LABELS.get(m, m) for m in metrics))
+        if any(m.endswith("loss") for m in metrics) and (curves.loc[curves["metric"].isin(metrics), "value"] > 0).all():
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(frameon=False)
+    fig.suptitle(f"{title}  (mean ± sd over {n_runs} seeds)".strip())
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

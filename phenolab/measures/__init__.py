@@ -1,0 +1,16 @@
+"""Measures: registered functions of a batch's parameters, one number per replica.
+
+Importing this package registers the built-in measures of `weights` and `grokking`, which also
+makes their names valid in settings (`phenolab.settings.MEASURES`).
+"""
+
+from phenolab.measures import grokking, weights  # noqa: F401  (register the built-ins)
+from phenolab.measures._base import (
+    MEASURE_REGISTRY,
+    Measure,
+    MeasureContext,
+    compute_measure,
+    register_measure,
+)
+
+__all__ = ["MEASURE_REGISTRY", "Measure", "MeasureContext", "compute_measure", "register_measure"]

@@ -1,0 +1,74 @@
+"""Batched fully connected nets: K MLPs of one shape evaluated with `torch.baddbmm`.
+
+Parameters: `w0 [K, in, H]`, `b0 [K, 1, H]`, ..., `w{depth} [K, H, out]`, `b{depth} [K, 1, out]`
+(no `b*` when `bias=False`). Weights are stored input-major (`x @ w`), i.e. the transpose of
+`nn.Linear.weight`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from phenolab.models._base import BatchedModel, Params, register_model
+from phenolab.settings import MlpModel
+
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "gelu": F.gelu,  # exact (erf) form, as nn.GELU()
+    "quadratic": torch.square,  # Gromov 2023's x² network for modular arithmetic
+    "identity": lambda h: h,
+}
+
+
+@register_model("mlp")
+class BatchedMlp(BatchedModel):
+    """`depth` hidden layers of `width` units; depth 0 is a linear (affine) model.
+
+    Init is PyTorch's `nn.Linear` default, U(-1/√fan_in, 1/√fan_in) for weights and biases,
+    drawn per replica in `nn.Linear` order (layer by layer, weight then bias), so replica k equals
+    an `nn.Sequential` built under the same seed. `init_scale` multiplies weights *and* biases
+    (Omnigrok's α, Liu, Michaud & Tegmark 2022).
+    """
+
+    cfg: MlpModel
+
+    def dims(self) -> list[int]:
+        return [self.input_dim] + [self.cfg.width] * self.cfg.depth + [self.out_dim]
+
+    def init(self, generators: list[torch.Generator], dtype: torch.dtype = torch.float32,
+             device: torch.device | str = "cpu") -> Params:
+        replicas = [self._init_one(g, dtype) for g in generators]
+        return {n: torch.stack([r[n] for r in replicas]).to(device) for n in replicas[0]}
+
+    def _init_one(self, gen: torch.Generator, dtype: torch.dtype) -> Params:
+        out: Params = {}
+        dims = self.dims()
+        for i, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
+            w = torch.empty(fan_out, fan_in, dtype=dtype)
+            torch.nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=gen)  # exactly nn.Linear's
+            out[f"w{i}"] = w.t().contiguous()
+            if self.cfg.bias:
+                bound = 1 / math.sqrt(fan_in)
+                out[f"b{i}"] = torch.empty(1, fan_out, dtype=dtype).uniform_(-bound, bound, generator=gen)
+        if self.cfg.init_scale != 1.0:
+            out = {n: p * self.cfg.init_scale for n, p in out.items()}
+        return out
+
+    def forward(self, params: Params, x: torch.Tensor) -> torch.Tensor:
+        act = ACTIVATIONS[self.cfg.activation]
+        h = x
+        for i in range(self.cfg.depth + 1):
+            w = params[f"w{i}"]
+            h = torch.baddbmm(params[f"b{i}"], h, w) if self.cfg.bias else torch.bmm(h, w)
+            if i < self.cfg.depth:
+                h = act(h)
+        return h
+
+    def weight_names(self, params: Params) -> list[str]:
+        """The weight matrices `w0..w{depth}` (biases are `[K, 1, n]`, so the base rule would count them)."""
+        return [n for n in params if n.startswith("w")]

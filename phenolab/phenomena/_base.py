@@ -1,0 +1,82 @@
+"""What every phenomenon module provides, and the statistics they share.
+
+A phenomenon is a plug-in over the engine: it names canonical settings, says which runs a
+study needs (`study`), and reads a signature and a figure from the catalog (never from
+in-memory training state, so both can be regenerated at any time).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from phenolab.catalog import Catalog
+from phenolab.settings import Setting
+
+
+def stat(values: Sequence[float]) -> dict[str, float | int | None]:
+    """Mean, sample sd and n of the finite values (n = 0 ⇒ mean/sd are None)."""
+    arr = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    if arr.size == 0:
+        return {"mean": None, "sd": None, "n": 0}
+    sd = float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+    return {"mean": float(arr.mean()), "sd": sd, "n": int(arr.size)}
+
+
+def first_step_at_least(steps: np.ndarray, values: np.ndarray, threshold: float) -> float | None:
+    """The first recorded step whose value is ≥ threshold, or None (censored)."""
+    hit = np.nonzero(values >= threshold)[0]
+    return float(steps[hit[0]]) if hit.size else None
+
+
+@dataclass
+class Study:
+    """The runs a reproduction needs: settings (e.g. one per width) × seeds."""
+
+    phenomenon: str
+    setting_name: str
+    settings: list[Setting]
+    seeds: list[int]
+    quick: bool = False
+    note: str = ""
+
+
+class Phenomenon:
+    """Base class; subclasses set `name`, `settings` and implement the three methods."""
+
+    name: str = ""
+    canonical: tuple[str, ...] = ()  # named settings this phenomenon registers
+    default_setting: str = ""
+
+    def study(self, setting_name: str, seeds: list[int], overrides: dict[str, Any], quick: bool) -> Study:
+        raise NotImplementedError
+
+    def signature(self, catalog: Catalog, study: Study) -> dict[str, Any]:
+        """{"per_run": DataFrame-able list of dicts, "summary": {field: stat(...)}}."""
+        raise NotImplementedError
+
+    def figure(self, catalog: Catalog, study: Study, out: Path) -> Path:
+        raise NotImplementedError
+
+
+def study_curves(catalog: Catalog, study: Study) -> pd.DataFrame:
+    """All curves of the study's runs, with the setting id and seed of each."""
+    frames = [catalog.curves(setting_id=s.id) for s in study.settings]
+    frames = [f[f["seed"].isin(study.seeds)] for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=["run_id", "setting_id", "seed", "metric", "step", "value"])
+    return pd.concat(frames, ignore_index=True)
+
+
+PHENOMENA: dict[str, Phenomenon] = {}
+
+
+def register_phenomenon(ph: Phenomenon) -> Phenomenon:
+    PHENOMENA[ph.name] = ph
+    return ph

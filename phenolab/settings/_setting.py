@@ -1,0 +1,156 @@
+"""The Setting: a complete, validated, hashable training configuration minus the seed.
+
+Its id is the SHA-256 of its canonical JSON with default-valued fields left out (as open_lth
+names runs), so a field added later with a neutral default keeps every old id valid; a pinned
+id in the tests guards this.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator, model_validator
+
+from phenolab.settings._components import MEASURES, MODELS, TASKS, Component
+
+ID_PREFIX = b"phenolab.setting/1\n"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OptimConfig(_Section):
+    """Optimizer. `lstsq` is the exact min-norm (or ridge) solve for linear/random-features models."""
+
+    name: Literal["sgd", "adam", "adamw", "lstsq"] = "adam"
+    lr: float = Field(1e-3, gt=0, le=100)
+    momentum: float = Field(0.0, ge=0, lt=1)
+    nesterov: bool = False
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = Field(1e-8, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    warmup_steps: int = Field(0, ge=0, description="linear learning-rate warmup from lr/warmup to lr")
+    ridge: float = Field(0.0, ge=0, description="ridge penalty λ of the lstsq solve")
+
+    @field_validator("betas")
+    @classmethod
+    def _betas_in_range(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= b < 1 for b in v):
+            raise ValueError("each beta must be in [0, 1)")
+        return v
+
+
+class ScheduleConfig(_Section):
+    """How long and on what batches: give `steps` or `epochs`; no batch size means full batch."""
+
+    steps: int | None = Field(None, ge=1, le=100_000_000)
+    epochs: int | None = Field(None, ge=1, le=10_000_000)
+    batch_size: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> ScheduleConfig:
+        if (self.steps is None) == (self.epochs is None):
+            raise ValueError("give exactly one of schedule.steps or schedule.epochs")
+        return self
+
+
+class EvalConfig(_Section):
+    """When curves are recorded: `points` log-spaced steps, plus every `every` steps, plus the last."""
+
+    points: int = Field(60, ge=2, le=100_000)
+    every: int | None = Field(None, ge=1, description="also evaluate every this many steps")
+    batch_size: int = Field(8192, ge=1, description="chunk size for evaluation (memory only)")
+
+
+class MeasureSpec(_Section):
+    """A registered measure and its parameters, recorded at every evaluation step."""
+
+    name: str
+    params: dict[str, float | int | str | bool] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if MEASURES and v not in MEASURES:
+            raise ValueError(f"unknown measure {v!r}; allowed: {', '.join(sorted(MEASURES))}")
+        return v
+
+
+class Setting(BaseModel):
+    """One training configuration; a run is (setting, seed)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task: SerializeAsAny[Component]
+    model: SerializeAsAny[Component]
+    optim: OptimConfig = OptimConfig()
+    schedule: ScheduleConfig = ScheduleConfig(steps=1000)
+    loss: Literal["ce", "mse"] = "ce"
+    eval: EvalConfig = EvalConfig()
+    measures: tuple[MeasureSpec, ...] = ()
+    dtype: Literal["float32", "float64"] = "float32"
+    checkpoints: Literal["none", "final", "eval"] = Field(
+        "none", description="save parameters (safetensors) at no step, the last, or every eval step"
+    )
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _task(cls, v: Any) -> Component:
+        return _component(v, TASKS, "task")
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model(cls, v: Any) -> Component:
+        return _component(v, MODELS, "model")
+
+    @field_validator("measures", mode="before")
+    @classmethod
+    def _measures(cls, v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return tuple({"name": m} if isinstance(m, str) else m for m in v)
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Setting:
+        if self.optim.name == "lstsq" and self.model.name not in ("linear", "random_features"):
+            raise ValueError("optim.name 'lstsq' needs model.name 'linear' or 'random_features'")
+        if self.model.name == "transformer" and self.task.name != "modular":
+            raise ValueError("model.name 'transformer' needs task.name 'modular' (token input)")
+        if self.task.name == "linear_regression" and self.loss != "mse":
+            raise ValueError("task.name 'linear_regression' needs loss 'mse'")
+        return self
+
+    # ---- identity -------------------------------------------------------------------------
+    def canonical_json(self) -> str:
+        """Every field, sorted keys, no whitespace: the full record stored in the catalog."""
+        return _dumps(self.model_dump(mode="json"))
+
+    @property
+    def id(self) -> str:
+        """Content id: 16 hex digits of SHA-256 over the non-default fields."""
+        payload = _dumps(self.model_dump(mode="json", exclude_defaults=True))
+        return hashlib.sha256(ID_PREFIX + payload.encode()).hexdigest()[:16]
+
+    def with_overrides(self, overrides: dict[str, Any]) -> Setting:
+        """A new setting with dotted-path fields replaced (validated)."""
+        from phenolab.settings._parse import apply_overrides, validate_setting
+
+        return validate_setting(apply_overrides(self.model_dump(mode="json"), overrides))
+
+
+def _component(v: Any, registry: dict[str, type[Component]], section: str) -> Component:
+    if isinstance(v, Component):
+        return v
+    if not isinstance(v, dict):
+        raise ValueError(f"{section} must be a mapping with a 'name' field")
+    name = v.get("name")
+    if name not in registry:
+        raise ValueError(f"unknown {section} name {name!r}; allowed: {', '.join(sorted(registry))}")
+    return registry[name].model_validate(v)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)

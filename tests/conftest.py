@@ -1,0 +1,14 @@
+"""Test defaults: one torch thread per worker (bitwise comparisons, no oversubscription)."""
+
+import os
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+os.environ.setdefault("PHENOLAB_THREADS", "1")
+
+
+@pytest.fixture
+def catalog_path(tmp_path):
+    return tmp_path / "cat" / "catalog.db"
