@@ -132,3 +132,16 @@ def test_eval_steps_are_log_spaced_with_ends():
 def test_warmup_is_linear_then_flat():
     assert [warmup_factor(s, 4) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
     assert warmup_factor(0, 0) == 1.0
+
+
+def test_onehot_index_input_equals_dense_one_hot_features():
+    from phenolab.models import build_model
+    from phenolab.tasks import build_task
+
+    setting = validate_setting(MLP_ADAMW_FULL)
+    sparse = build_task(setting.task, [0, 1], "onehot")
+    dense = build_task(setting.task, [0, 1], "features")
+    assert sparse.x_train.dtype == torch.int64 and sparse.x_train.shape[-1] == 2
+    model = build_model(setting.model, dense.input_dim, dense.out_dim)
+    params = model.init([torch.Generator().manual_seed(s) for s in (0, 1)])
+    torch.testing.assert_close(model.forward(params, sparse.x_train), model.forward(params, dense.x_train))

@@ -36,6 +36,7 @@ class BatchedMlp(BatchedModel):
     """
 
     cfg: MlpModel
+    input_kind = "onehot"  # one-hot tasks give indices; all others give dense features
 
     def dims(self) -> list[int]:
         return [self.input_dim] + [self.cfg.width] * self.cfg.depth + [self.out_dim]
@@ -60,11 +61,17 @@ class BatchedMlp(BatchedModel):
         return out
 
     def forward(self, params: Params, x: torch.Tensor) -> torch.Tensor:
+        """x: float features [K, B, in], or int64 indices [K, B, J] of the ones of one-hot inputs
+        (then the first layer is a row lookup-and-sum: same numbers, no matmul over zeros)."""
         act = ACTIVATIONS[self.cfg.activation]
         h = x
         for i in range(self.cfg.depth + 1):
             w = params[f"w{i}"]
-            h = torch.baddbmm(params[f"b{i}"], h, w) if self.cfg.bias else torch.bmm(h, w)
+            if i == 0 and not x.is_floating_point():
+                h = _onehot_matmul(x, w)
+                h = h + params["b0"] if self.cfg.bias else h
+            else:
+                h = torch.baddbmm(params[f"b{i}"], h, w) if self.cfg.bias else torch.bmm(h, w)
             if i < self.cfg.depth:
                 h = act(h)
         return h
@@ -72,3 +79,11 @@ class BatchedMlp(BatchedModel):
     def weight_names(self, params: Params) -> list[str]:
         """The weight matrices `w0..w{depth}` (biases are `[K, 1, n]`, so the base rule would count them)."""
         return [n for n in params if n.startswith("w")]
+
+
+def _onehot_matmul(idx: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """one_hot(idx).sum(-2) @ w per replica: idx [K, B, J] into w [K, in, H] -> [K, B, H]."""
+    k, n_in, hidden = w.shape
+    offsets = (torch.arange(k, device=idx.device) * n_in).view(k, 1, 1)
+    rows = F.embedding(idx + offsets, w.reshape(k * n_in, hidden))  # [K, B, J, H]
+    return rows.sum(2)

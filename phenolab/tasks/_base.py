@@ -19,12 +19,12 @@ class TaskData:
     int64 `[K, N]`; regression targets are float `[K, N, out_dim]`.
     """
 
-    x_train: torch.Tensor  # [K, N, F] float features, or [K, N, T] int64 tokens
+    x_train: torch.Tensor  # [K, N, F] float features, [K, N, J] int64 one-hot indices, [K, N, T] tokens
     y_train: torch.Tensor
     x_test: torch.Tensor  # [K, M, F] / [K, M, T]
     y_test: torch.Tensor
-    input_kind: Literal["features", "tokens"]
-    input_dim: int  # F for features, vocabulary size for tokens
+    input_kind: Literal["features", "onehot", "tokens"]
+    input_dim: int  # F for features (and for one-hot indices into F), vocabulary size for tokens
     out_dim: int  # number of classes, or regression output dimension
     num_classes: int | None  # None for regression
     seq_len: int | None = None  # T for tokens
@@ -55,12 +55,16 @@ def _move(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
 # builder(cfg, seeds, input_kind, dtype) -> TaskData, on CPU
 TaskBuilder = Callable[[Component, list[int], str, torch.dtype], TaskData]
 TASK_BUILDERS: dict[str, TaskBuilder] = {}
+ONEHOT_TASKS: set[str] = set()  # tasks whose features are one-hot and can be given as indices
 
 
-def register_task(name: str, builder: TaskBuilder) -> None:
+def register_task(name: str, builder: TaskBuilder, *, onehot: bool = False) -> None:
     """Register the data builder for task config `name` (its config class goes to
-    `phenolab.settings.register_task_config`)."""
+    `phenolab.settings.register_task_config`). `onehot`: the builder also accepts
+    input_kind "onehot" (features given as the indices of their ones)."""
     TASK_BUILDERS[name] = builder
+    if onehot:
+        ONEHOT_TASKS.add(name)
 
 
 def build_task(cfg: Component, seeds: list[int], input_kind: str = "features",
@@ -69,4 +73,6 @@ def build_task(cfg: Component, seeds: list[int], input_kind: str = "features",
     seeds[k]'s random streams (see `phenolab._rng`)."""
     if cfg.name not in TASK_BUILDERS:
         raise KeyError(f"no data builder registered for task {cfg.name!r}")
+    if input_kind == "onehot" and cfg.name not in ONEHOT_TASKS:
+        input_kind = "features"  # models that take one-hot indices also take dense features
     return TASK_BUILDERS[cfg.name](cfg, list(seeds), input_kind, dtype)

@@ -55,8 +55,12 @@ def modular_table(p: int, op: str) -> tuple[torch.Tensor, torch.Tensor, torch.Te
 
 
 def encode(a: torch.Tensor, b: torch.Tensor, p: int, input_kind: str, dtype: torch.dtype) -> torch.Tensor:
-    """Features one-hot(a) ⊕ one-hot(b) `[..., 2p]` (Gromov 2023), or tokens `[..., 4]` =
-    `a, OP, b, EQ` with OP = p and EQ = p + 1 (Power et al. 2022)."""
+    """Features one-hot(a) ⊕ one-hot(b) `[..., 2p]` (Gromov 2023); the same one-hot given by the
+    indices of its two ones, `[..., 2]` = (a, p + b) ("onehot": a first layer then costs a lookup,
+    not a matmul over 2p mostly-zero inputs); or tokens `[..., 4]` = `a, OP, b, EQ` with OP = p and
+    EQ = p + 1 (Power et al. 2022)."""
+    if input_kind == "onehot":
+        return torch.stack([a, b + p], dim=-1)
     if input_kind == "features":
         x = torch.zeros(*a.shape, 2 * p, dtype=dtype)
         x.scatter_(-1, a.unsqueeze(-1), 1)
@@ -71,8 +75,8 @@ def build_modular(cfg: ModularTask, seeds: list[int], input_kind: str, dtype: to
     """Split all pairs per replica (`"split"`), first round(train_fraction·N) train; optional label
     noise on the training labels (`"noise"`), uniform over [0, p)."""
     p = cfg.p
-    if input_kind not in ("features", "tokens"):
-        raise ValueError(f"unknown input_kind {input_kind!r}; expected 'features' or 'tokens'")
+    if input_kind not in ("features", "onehot", "tokens"):
+        raise ValueError(f"unknown input_kind {input_kind!r}; expected 'features', 'onehot' or 'tokens'")
     a, b, y = modular_table(p, cfg.op)
     n = y.shape[0]
     n_train = round(cfg.train_fraction * n)
@@ -93,7 +97,7 @@ def build_modular(cfg: ModularTask, seeds: list[int], input_kind: str, dtype: to
         x_test=encode(a[test], b[test], p, input_kind, dtype),
         y_test=y[test],
         input_kind=input_kind,
-        input_dim=2 * p if input_kind == "features" else p + 2,
+        input_dim=p + 2 if input_kind == "tokens" else 2 * p,
         out_dim=p,
         num_classes=p,
         seq_len=SEQ_LEN if input_kind == "tokens" else None,
@@ -101,4 +105,4 @@ def build_modular(cfg: ModularTask, seeds: list[int], input_kind: str, dtype: to
     )
 
 
-register_task("modular", build_modular)
+register_task("modular", build_modular, onehot=True)
