@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from phenolab.cli import _inspect, _reproduce, _train
+from phenolab.cli import _export, _hypothesis, _inspect, _report, _reproduce, _sweep, _train
 
 app = typer.Typer(
     name="phenolab",
     help="A lab for deep-learning phenomena: train many tiny models as one batched program, "
-    "catalog every run, and read the curves.",
+    "catalog every run, map phenomena, and test explanations of them.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-_train.register(app)
-_inspect.register(app)
-_reproduce.register(app)
+for _module in (_train, _inspect, _reproduce, _sweep, _hypothesis, _report, _export):
+    _module.register(app)
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ err_console = Console(stderr=True)
 CatalogOpt = Annotated[
     Path | None,
     typer.Option("--catalog", "-c", help="Catalog file or directory "
-                 "[env PHENOLAB_CATALOG; default ./phenolab-catalog/catalog.db]."),
+                 "(env PHENOLAB_CATALOG; default ./phenolab-catalog/catalog.db)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of a table.")]
 

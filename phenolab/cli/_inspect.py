@@ -104,7 +104,7 @@ def register(app: typer.Typer) -> None:
     def plot(
         setting_id: Annotated[str, typer.Argument(help="Setting id whose runs to plot (mean ± sd over seeds).")],
         catalog: CatalogOpt = None,
-        out: Annotated[Path | None, typer.Option(help="PNG path [default: CATALOG_DIR/figures/ID.png].")] = None,
+        out: Annotated[Path | None, typer.Option(help="PNG path (default: CATALOG_DIR/figures/ID.png).")] = None,
     ) -> None:
         """Draw train/test accuracy and loss vs step for all seeds of a setting."""
         from phenolab.figures import curves_figure

@@ -32,12 +32,17 @@ def signature_table(summary: dict[str, Any]) -> Table:
 def register(app: typer.Typer) -> None:
     @app.command()
     def reproduce(
-        phenomenon: Annotated[str, typer.Argument(help="grokking (more phenomena: `phenolab phenomena`).")],
-        setting: Annotated[str | None, typer.Option(help="Canonical setting [default: the phenomenon's].")] = None,
+        phenomenon: Annotated[str, typer.Argument(help="grokking, double-descent, lottery or figure4.")],
+        setting: Annotated[str | None, typer.Option(help="Canonical setting (default: the phenomenon's).")] = None,
         seeds: Annotated[str, typer.Option(help="Number of seeds (N ⇒ 0..N-1) or a range like 0-9.")] = "5",
         quick: Annotated[bool, typer.Option(help="A shorter budget where the source's is long (said on the "
                                             "figure and in the output).")] = False,
         set_: SetOpt = None,
+        rounds: Annotated[int | None, typer.Option(help="lottery: pruning rounds.")] = None,
+        rewind_step: Annotated[int | None, typer.Option(help="lottery: rewind survivors to their values "
+                                                        "at this step (0 = init).")] = None,
+        compare: Annotated[str | None, typer.Option(help="grokking: 'accelerators' compares weight decay, "
+                                                    "Grokfast, StableMax and ⊥Grad on the same seeds.")] = None,
         catalog: CatalogOpt = None,
         device: DeviceOpt = "auto",
         threads: ThreadsOpt = None,
@@ -54,10 +59,12 @@ def register(app: typer.Typer) -> None:
         if name not in ph.canonical:
             fail(f"--setting {name!r} is not a {phenomenon} setting; allowed: {', '.join(ph.canonical)}")
         seed_list = parse_seeds(int(seeds) if seeds.isdigit() else seeds)
-        study = ph.study(name, seed_list, parse_assignments(set_ or []), quick)
+        options = {k: v for k, v in (("rounds", rounds), ("rewind_step", rewind_step), ("compare", compare))
+                   if v is not None}
+        study = ph.study(name, seed_list, parse_assignments(set_ or []), quick, options)
         set_threads(threads)
         cat = open_catalog(catalog)
-        written = train_missing(study.settings, seed_list, cat, device)
+        written = ph.execute(study, cat, lambda settings, seeds: train_missing(settings, seeds, cat, device))
         sig = ph.signature(cat, study)
         fig = ph.figure(cat, study, cat.root / "figures" / f"{phenomenon}-{name}-{study.settings[0].id}.png")
         cat.add_note("signature", f"{phenomenon}:{name}:{study.settings[0].id}",
@@ -70,7 +77,7 @@ def register(app: typer.Typer) -> None:
                              indent=2, default=str))
             return
         console.print(f"[bold]{phenomenon}[/] · {name}: {len(written)} run(s) trained, "
-                      f"{len(study.settings) * len(seed_list) - len(written)} reused from {cat.path}")
+                      f"the rest reused from {cat.path}")
         if study.note:
             console.print(f"[yellow]{study.note}[/]")
         console.print(signature_table(sig["summary"]))

@@ -17,7 +17,7 @@ SetOpt = Annotated[
 ]
 SeedsOpt = Annotated[str, typer.Option("--seeds", help="Seeds: 0-7, 0,3,5 or 0-3,10.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda[:N].")]
-ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="torch CPU threads [default: all cores].")]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="torch CPU threads (default: all cores).")]
 
 
 def train_missing(settings: list[Setting], seeds: list[int], catalog, device: str) -> list[str]:
@@ -114,7 +114,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def train(
         base: Annotated[str | None, typer.Argument(help="Named setting (see `phenolab settings`) or a "
-                                                   ".yaml/.toml/.json setting file [default: mnist1d_mlp].")] = None,
+                                                   ".yaml/.toml/.json setting file (default: mnist1d_mlp).")] = None,
         set_: SetOpt = None,
         seeds: SeedsOpt = "0-7",
         catalog: CatalogOpt = None,

@@ -8,8 +8,8 @@ in-memory training state, so both can be regenerated at any time).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,11 @@ class Study:
     seeds: list[int]
     quick: bool = False
     note: str = ""
+    options: dict[str, Any] = field(default_factory=dict)  # phenomenon-specific (e.g. rounds)
+
+
+# (settings, seeds) -> run ids written; the CLI passes one with a progress bar
+TrainMissing = Callable[[list[Setting], list[int]], list[str]]
 
 
 class Phenomenon:
@@ -54,8 +59,15 @@ class Phenomenon:
     canonical: tuple[str, ...] = ()  # named settings this phenomenon registers
     default_setting: str = ""
 
-    def study(self, setting_name: str, seeds: list[int], overrides: dict[str, Any], quick: bool) -> Study:
+    def study(self, setting_name: str, seeds: list[int], overrides: dict[str, Any], quick: bool,
+              options: dict[str, Any] | None = None) -> Study:
+        """The settings × seeds a reproduction needs (`options`: e.g. rounds, rewind_step)."""
         raise NotImplementedError
+
+    def execute(self, study: Study, catalog: Catalog, train_missing: TrainMissing) -> list[str]:
+        """Train what the catalog lacks. Default: every setting × seed as batched programs;
+        phenomena with staged training (lottery-ticket rounds) override this."""
+        return train_missing(study.settings, study.seeds)
 
     def signature(self, catalog: Catalog, study: Study) -> dict[str, Any]:
         """{"per_run": DataFrame-able list of dicts, "summary": {field: stat(...)}}."""

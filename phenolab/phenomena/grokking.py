@@ -132,7 +132,8 @@ class Grokking(Phenomenon):
     canonical = ("gromov2023", "power2022", "nanda2023", "omnigrok2022")
     default_setting = "gromov2023"
 
-    def study(self, setting_name: str, seeds: list[int], overrides: dict[str, Any], quick: bool) -> Study:
+    def study(self, setting_name: str, seeds: list[int], overrides: dict[str, Any], quick: bool,
+              options: dict[str, Any] | None = None) -> Study:
         quick_over: dict[str, Any] = {}
         note = ""
         if quick and setting_name in ("power2022", "nanda2023"):
