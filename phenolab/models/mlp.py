@@ -39,7 +39,7 @@ class BatchedMlp(BatchedModel):
     input_kind = "onehot"  # one-hot tasks give indices; all others give dense features
 
     def dims(self) -> list[int]:
-        return [self.input_dim] + [self.cfg.width] * self.cfg.depth + [self.out_dim]
+        return [self.input_dim, *self.cfg.hidden, self.out_dim]
 
     def init(self, generators: list[torch.Generator], dtype: torch.dtype = torch.float32,
              device: torch.device | str = "cpu") -> Params:
@@ -65,14 +65,15 @@ class BatchedMlp(BatchedModel):
         (then the first layer is a row lookup-and-sum: same numbers, no matmul over zeros)."""
         act = ACTIVATIONS[self.cfg.activation]
         h = x
-        for i in range(self.cfg.depth + 1):
+        depth = len(self.cfg.hidden)
+        for i in range(depth + 1):
             w = params[f"w{i}"]
             if i == 0 and not x.is_floating_point():
                 h = _onehot_matmul(x, w)
                 h = h + params["b0"] if self.cfg.bias else h
             else:
                 h = torch.baddbmm(params[f"b{i}"], h, w) if self.cfg.bias else torch.bmm(h, w)
-            if i < self.cfg.depth:
+            if i < depth:
                 h = act(h)
         return h
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MODULAR_OPS = ("+", "-", "*", "/", "x2+xy+y2", "x3+xy")
 
@@ -86,9 +86,25 @@ class MlpModel(Component):
     name: Literal["mlp"]
     width: int = Field(128, ge=1, le=65_536)
     depth: int = Field(2, ge=0, le=32, description="number of hidden layers")
+    widths: tuple[int, ...] | None = Field(
+        None, description="hidden widths layer by layer (e.g. [300, 100] for LeNet-300-100); overrides width/depth"
+    )
     activation: Literal["relu", "tanh", "gelu", "quadratic", "identity"] = "relu"
     bias: bool = True
     init_scale: float = Field(1.0, gt=0, description="multiplier on the default init (Omnigrok's α)")
+
+
+    @field_validator("widths")
+    @classmethod
+    def _positive(cls, v: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if v is not None and (not v or any(w < 1 for w in v)):
+            raise ValueError("widths must be a non-empty list of positive integers")
+        return v
+
+    @property
+    def hidden(self) -> tuple[int, ...]:
+        """Hidden widths, input side first."""
+        return self.widths if self.widths is not None else (self.width,) * self.depth
 
 
 class TransformerModel(Component):
