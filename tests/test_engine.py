@@ -2,7 +2,6 @@
 the exact solve is the min-norm solution; training really learns."""
 
 import numpy as np
-import pytest
 import torch
 
 import phenolab  # noqa: F401
