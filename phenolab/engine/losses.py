@@ -8,14 +8,25 @@ import torch
 def per_replica_loss(kind: str, out: torch.Tensor, y: torch.Tensor, num_classes: int | None) -> torch.Tensor:
     """[K] mean loss of each replica over its batch.
 
-    "ce": cross-entropy on logits. "mse": squared error averaged over samples and outputs
-    (torch's default reduction), against one-hot targets for classification (Gromov 2023;
-    Liu et al. 2022).
+    "ce": cross-entropy on logits. "stablemax_ce": cross-entropy through StableMax instead of
+    softmax (Prieto et al. 2025), which cannot collapse to an exact one-hot in floating point.
+    "mse": squared error averaged over samples and outputs (torch's default reduction), against
+    one-hot targets for classification (Gromov 2023; Liu et al. 2022).
     """
     k, b = out.shape[:2]
     if kind == "ce":
         flat = torch.nn.functional.cross_entropy(out.reshape(k * b, -1), y.reshape(k * b), reduction="none")
         return flat.view(k, b).mean(1)
+    if kind == "stablemax_ce":
+        log_s = log_stablemax_numerator(out)
+        picked = log_s.gather(-1, y.unsqueeze(-1)).squeeze(-1)
+        return (torch.logsumexp(log_s, dim=-1) - picked).mean(1)
     if num_classes is not None:
         y = torch.nn.functional.one_hot(y, num_classes).to(out.dtype)
     return (out - y).pow(2).reshape(k, -1).mean(1)
+
+
+def log_stablemax_numerator(x: torch.Tensor) -> torch.Tensor:
+    """log s(x) with s(x) = x + 1 for x ≥ 0 and 1 / (1 − x) for x < 0 (Prieto et al. 2025);
+    StableMax(x)_i = s(x_i) / Σ_j s(x_j), so its log is log s(x_i) − logsumexp_j log s(x_j)."""
+    return torch.where(x >= 0, torch.log1p(x.clamp(min=0)), -torch.log1p((-x).clamp(min=0)))

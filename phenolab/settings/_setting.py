@@ -34,6 +34,12 @@ class OptimConfig(_Section):
     weight_decay: float = Field(0.0, ge=0)
     warmup_steps: int = Field(0, ge=0, description="linear learning-rate warmup from lr/warmup to lr")
     ridge: float = Field(0.0, ge=0, description="ridge penalty λ of the lstsq solve")
+    grokfast_alpha: float = Field(0.0, ge=0, lt=1, description="Grokfast-EMA (Lee et al. 2024): EMA decay "
+                                  "α of the gradient filter; 0 = off (their default α 0.98)")
+    grokfast_lambda: float = Field(0.0, ge=0, description="Grokfast-EMA amplification: g ← g + λ·EMA_α(g) "
+                                   "(their default λ 2)")
+    orthogonal_grad: bool = Field(False, description="⊥Grad (Prieto et al. 2025): remove each weight tensor's "
+                                  "gradient component along the weights before the optimizer step")
 
     @field_validator("betas")
     @classmethod
@@ -79,6 +85,27 @@ class MeasureSpec(_Section):
         return v
 
 
+class PruneConfig(_Section):
+    """One run of an iterative-magnitude-pruning study (Frankle & Carbin 2019; Frankle et al. 2020).
+
+    Plain data that gives each round and control its own content id, so a study resumes per
+    round; `phenolab.phenomena.lottery` builds the masks and start points it stands for (the
+    engine itself does not read this section).
+    """
+
+    round: int = Field(0, ge=0, le=200, description="pruning round: 0 is dense, round r keeps (1 - rate)^r")
+    control: Literal["ticket", "reinit", "shuffle", "dense"] = Field(
+        "ticket", description="ticket: IMP mask + rewound weights; reinit: same mask, fresh init; "
+        "shuffle: the mask permuted within each layer, rewound weights; dense: no mask")
+    rate_hidden: float = Field(0.2, gt=0, lt=1, description="share of surviving weights pruned per round "
+                               "(hidden layers; every layer when scope is global)")
+    rate_output: float = Field(0.1, gt=0, lt=1, description="share pruned per round in the output layer")
+    scope: Literal["layer", "global"] = Field("layer", description="magnitude ranking per layer or across all")
+    rewind_step: int = Field(0, ge=0, description="survivors restart from their values at this step (0 = init)")
+    data_order: Literal["seed", "alternate"] = Field(
+        "seed", description="alternate: a second data order from the same start (instability analysis)")
+
+
 class Setting(BaseModel):
     """One training configuration; a run is (setting, seed)."""
 
@@ -88,13 +115,16 @@ class Setting(BaseModel):
     model: SerializeAsAny[Component]
     optim: OptimConfig = OptimConfig()
     schedule: ScheduleConfig = ScheduleConfig(steps=1000)
-    loss: Literal["ce", "mse"] = "ce"
+    loss: Literal["ce", "mse", "stablemax_ce"] = Field(
+        "ce", description="ce: softmax cross-entropy; mse: squared error (one-hot targets for classes); "
+        "stablemax_ce: cross-entropy through StableMax (Prieto et al. 2025)")
     eval: EvalConfig = EvalConfig()
     measures: tuple[MeasureSpec, ...] = ()
     dtype: Literal["float32", "float64"] = "float32"
     checkpoints: Literal["none", "final", "eval"] = Field(
         "none", description="save parameters (safetensors) at no step, the last, or every eval step"
     )
+    prune: PruneConfig | None = Field(None, description="lottery-ticket round and control (None: not pruned)")
 
     @field_validator("task", mode="before")
     @classmethod
