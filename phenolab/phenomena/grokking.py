@@ -42,9 +42,9 @@ register_setting(
         "task": {"name": "modular", "p": 97, "op": "+", "train_fraction": 0.3},
         "model": {"name": "mlp", "width": 500, "depth": 1, "activation": "quadratic", "bias": False},
         "optim": {**_ADAMW_098, "lr": 1e-2, "weight_decay": 5.0},
-        "schedule": {"steps": 600},
+        "schedule": {"steps": 300},
         "loss": "mse",
-        "eval": {"points": 60, "every": 5},
+        "eval": {"points": 60},
     },
     source="Gromov 2023, 'Grokking modular arithmetic' (d-doshi/Grokking notebooks): one-hot(a)⊕one-hot(b) "
     "→ 500 quadratic units, no bias → p; MSE to one-hot; full batch; AdamW lr 1e-2, betas (0.9, 0.98), wd 5",
