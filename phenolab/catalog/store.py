@@ -104,42 +104,26 @@ class Catalog:
 
         Returns the run ids actually written.
         """
-        task, model = _check_setting(setting_json, setting_id)
-        for rec in records:
-            if rec.setting_id != setting_id:
-                raise CatalogError(f"run {rec.run_id} belongs to setting {rec.setting_id}, not {setting_id}")
+        return self.write_many([(setting_json, setting_id, records)])
+
+    def write_many(self, groups: list[tuple[str, str, list[RunRecord]]]) -> list[str]:
+        """`write_runs` for several settings at once, all in one transaction (bundle import)."""
+        checked = []
+        for setting_json, setting_id, records in groups:
+            task, model = _check_setting(setting_json, setting_id)
+            for rec in records:
+                if rec.setting_id != setting_id:
+                    raise CatalogError(f"run {rec.run_id} belongs to setting {rec.setting_id}, not {setting_id}")
+            checked.append((setting_json, setting_id, task, model, records))
         now = time.time()
 
         def txn(conn: sqlite3.Connection) -> list[str]:
             written_files: list[Path] = []
             try:
-                conn.execute(
-                    "INSERT OR IGNORE INTO settings(setting_id, json, task, model, created)"
-                    " VALUES (?,?,?,?,?)",
-                    (setting_id, setting_json, task, model, now),
-                )
-                seen = {r[0] for r in conn.execute("SELECT seed FROM runs WHERE setting_id=?", (setting_id,))}
                 written: list[str] = []
-                for rec in records:
-                    if int(rec.seed) in seen:
-                        continue
-                    seen.add(int(rec.seed))
-                    ckpts = []
-                    for step, tensors in sorted(rec.checkpoints.items()):
-                        rel, sha = self._save_checkpoint(rec.run_id, int(step), tensors, written_files)
-                        ckpts.append((rec.run_id, int(step), rel, sha))
-                    _insert_run(conn, rec)
-                    conn.executemany(
-                        "INSERT INTO curves(run_id, metric, steps, vals) VALUES (?,?,?,?)",
-                        [
-                            (rec.run_id, m, *encode_curve(rec.run_id, m, s, v))
-                            for m, (s, v) in rec.curves.items()
-                        ],
-                    )
-                    conn.executemany(
-                        "INSERT INTO checkpoints(run_id, step, path, sha256) VALUES (?,?,?,?)", ckpts
-                    )
-                    written.append(rec.run_id)
+                for setting_json, setting_id, task, model, records in checked:
+                    written += self._insert_group(conn, setting_json, setting_id, task, model, records, now,
+                                                  written_files)
                 return written
             except BaseException:
                 for f in written_files:  # no row will point at them
@@ -147,6 +131,31 @@ class Catalog:
                 raise
 
         return self._write(txn)
+
+    def _insert_group(self, conn: sqlite3.Connection, setting_json: str, setting_id: str, task: str | None,
+                      model: str | None, records: list[RunRecord], now: float, written_files: list[Path]) -> list[str]:
+        conn.execute(
+            "INSERT OR IGNORE INTO settings(setting_id, json, task, model, created) VALUES (?,?,?,?,?)",
+            (setting_id, setting_json, task, model, now),
+        )
+        seen = {r[0] for r in conn.execute("SELECT seed FROM runs WHERE setting_id=?", (setting_id,))}
+        written: list[str] = []
+        for rec in records:
+            if int(rec.seed) in seen:
+                continue
+            seen.add(int(rec.seed))
+            ckpts = []
+            for step, tensors in sorted(rec.checkpoints.items()):
+                rel, sha = self._save_checkpoint(rec.run_id, int(step), tensors, written_files)
+                ckpts.append((rec.run_id, int(step), rel, sha))
+            _insert_run(conn, rec)
+            conn.executemany(
+                "INSERT INTO curves(run_id, metric, steps, vals) VALUES (?,?,?,?)",
+                [(rec.run_id, m, *encode_curve(rec.run_id, m, s, v)) for m, (s, v) in rec.curves.items()],
+            )
+            conn.executemany("INSERT INTO checkpoints(run_id, step, path, sha256) VALUES (?,?,?,?)", ckpts)
+            written.append(rec.run_id)
+        return written
 
     def _save_checkpoint(
         self, run_id: str, step: int, tensors: dict[str, torch.Tensor], written: list[Path]
@@ -244,6 +253,27 @@ class Catalog:
         out["value"] = np.concatenate([np.frombuffer(r[5], dtype="<f8") for r in rows]).astype(np.float64)
         return out
 
+    def curve_arrays(self, run_ids: list[str], metrics: list[str] | None = None
+                     ) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """{run_id: {metric: (steps int64, values float64)}}: the stored arrays as they are, without
+        the long table `curves` builds (per-run signatures over 10⁴ runs read this)."""
+        mcond = f" AND metric IN ({','.join('?' * len(metrics))})" if metrics else ""
+
+        def query(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            out: list[tuple[Any, ...]] = []
+            ids = list(dict.fromkeys(run_ids))
+            for i in range(0, len(ids), _CHUNK):
+                chunk = ids[i : i + _CHUNK]
+                sql = f"SELECT run_id, metric, steps, vals FROM curves WHERE run_id IN ({','.join('?' * len(chunk))})"
+                out += conn.execute(sql + mcond, [*chunk, *(metrics or [])]).fetchall()
+            return out
+
+        result: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+        for rid, metric, steps, vals in self._read(query, []):
+            result.setdefault(rid, {})[metric] = (np.frombuffer(steps, dtype="<i8").astype(np.int64),
+                                                  np.frombuffer(vals, dtype="<f8").astype(np.float64))
+        return result
+
     def setting(self, setting_id: str) -> dict[str, Any]:
         """The stored setting's full JSON (rebuild one with phenolab.settings.validate_setting)."""
         sql = "SELECT json FROM settings WHERE setting_id=?"
@@ -286,6 +316,35 @@ class Catalog:
         for key in ("provenance", "summary"):
             out[key] = json.loads(out[key]) if out[key] else {}
         return out
+
+    def raw_runs(self, run_ids: list[str]) -> list[dict[str, Any]]:
+        """Every stored column of these runs (provenance and summary parsed) with their setting's JSON
+        text and checkpoint rows {step, path, sha256}: what a bundle export needs, in few queries."""
+
+        def query(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            out: list[dict[str, Any]] = []
+            ids = list(dict.fromkeys(run_ids))
+            for i in range(0, len(ids), _CHUNK):
+                chunk = ids[i : i + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                cur = conn.execute(
+                    f"SELECT r.*, s.json AS setting_json FROM runs r JOIN settings s USING(setting_id)"
+                    f" WHERE r.run_id IN ({marks}) ORDER BY r.run_id", chunk)
+                names = [d[0] for d in cur.description]
+                rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+                ckpts: dict[str, list[dict[str, Any]]] = {}
+                for rid, step, path, sha in conn.execute(
+                        f"SELECT run_id, step, path, sha256 FROM checkpoints WHERE run_id IN ({marks})"
+                        " ORDER BY run_id, step", chunk):
+                    ckpts.setdefault(rid, []).append({"step": int(step), "path": path, "sha256": sha})
+                for row in rows:
+                    for key in ("provenance", "summary"):
+                        row[key] = json.loads(row[key]) if row[key] else {}
+                    row["checkpoints"] = ckpts.get(row["run_id"], [])
+                out += rows
+            return out
+
+        return self._read(query, [])
 
     def existing_seeds(self, setting_id: str) -> set[int]:
         """Seeds of `setting_id` already stored: what a resumed sweep skips."""

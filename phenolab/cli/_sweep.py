@@ -1,9 +1,226 @@
-"""CLI commands (placeholder: filled in by its issue)."""
+"""`phenolab sweep` (factor grids × seeds, resumable, local or Ray) and `phenolab phase` (phase diagrams)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from phenolab.cli._common import CatalogOpt, JsonOpt, console, err_console, fail, open_catalog, set_threads
+from phenolab.cli._train import DeviceOpt, SetOpt, ThreadsOpt
+from phenolab.settings import Setting
+
+GridOpt = Annotated[list[str] | None, typer.Option(
+    "--grid", "-g", help="A factor: FIELD=v1,v2,… or FIELD=start:stop:num[:log] (repeatable; cartesian product).")]
+ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (this process) or ray (one Ray task per batch).")]
+AddressOpt = Annotated[str | None, typer.Option("--address", help="Ray cluster address (default: RAY_ADDRESS, "
+                                                "else a local Ray instance). Only with --executor ray.")]
+CpusOpt = Annotated[float, typer.Option("--cpus-per-task", help="Ray: CPUs each batch task declares.")]
+GpusOpt = Annotated[float | None, typer.Option("--gpus-per-task", help="Ray: GPUs each batch task declares "
+                                               "(default 1 with --device cuda, else 0).")]
+MaxReplicasOpt = Annotated[int, typer.Option("--max-replicas", help="Most seeds trained together in one batch.")]
+
+
+class RunsPerSecond(ProgressColumn):
+    """Runs finished per second of wall time since the sweep started."""
+
+    def render(self, task: Any) -> Text:
+        elapsed = task.elapsed or 0.0
+        speed = task.completed / elapsed if elapsed > 0 else 0.0
+        return Text(f"{speed:.2f} runs/s", style="progress.data.speed")
+
+
+def sweep_runs(settings: list[Setting], seeds: list[int], catalog: Any, *, executor: str = "local",
+               address: str | None = None, device: str = "auto", cpus_per_task: float = 1.0,
+               gpus_per_task: float | None = None, max_replicas: int = 64, quiet: bool = False):
+    """Plan the missing runs, say so, train them under a progress bar; returns the SweepOutcome."""
+    from phenolab.execute.sweep import EXECUTORS, plan_sweep, run_sweep
+
+    if executor not in EXECUTORS:
+        fail(f"--executor {executor!r}: allowed: {', '.join(EXECUTORS)}")
+    if address is not None and executor != "ray":
+        fail("--address is for --executor ray (the address of a running Ray cluster)")
+    if not 1 <= max_replicas <= 100_000:
+        fail(f"--max-replicas {max_replicas}: must be between 1 and 100000")
+    batches, in_grid, stored = plan_sweep(settings, seeds, catalog, max_replicas)
+    todo = sum(b.size for b in batches)
+    if not quiet:
+        err_console.print(f"sweep: {len(settings)} setting(s) × {len(seeds)} seed(s) = {in_grid} runs; "
+                          f"{stored} already in {catalog.path}; training {todo} in {len(batches)} batch(es) "
+                          f"({executor})", highlight=False, soft_wrap=True)
+    progress = Progress(
+        TextColumn("[bold]sweep"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} runs"),
+        RunsPerSecond(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        console=err_console, transient=False,
+        disable=quiet or (not sys.stderr.isatty() and os.environ.get("PHENOLAB_PROGRESS") != "1"),
+    )
+    with progress:
+        task = progress.add_task("sweep", total=max(todo, 1))
+        outcome = run_sweep(batches, catalog, executor=executor, address=address, device=device,
+                            cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task,
+                            on_runs=lambda done: progress.update(task, completed=done),
+                            runs_in_grid=in_grid, already_stored=stored)
+    if outcome.interrupted:
+        err_console.print(
+            f"[yellow]interrupted[/]: kept {len(outcome.written)} run(s) written by this sweep (every finished "
+            f"batch); {outcome.remaining} run(s) not stored. Rerun the same command to finish them.",
+            highlight=False)
+    return outcome
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the app."""
+    @app.command()
+    def sweep(
+        base: Annotated[str | None, typer.Argument(help="Named setting (see `phenolab settings`) or a setting "
+                                                   "file; may be left out with --file.")] = None,
+        grid: GridOpt = None,
+        set_: SetOpt = None,
+        seeds: Annotated[str | None, typer.Option("--seeds", help="Seeds: N, 0-9, 0,3,5 (default 0-4, or the "
+                                                  "sweep file's).")] = None,
+        file: Annotated[Path | None, typer.Option("--file", "-f", help="Sweep file (YAML/TOML/JSON): base, set, "
+                                                  "grid, seeds. Command-line --grid/--set add to it.")] = None,
+        catalog: CatalogOpt = None,
+        executor: ExecutorOpt = "local",
+        address: AddressOpt = None,
+        cpus_per_task: CpusOpt = 1.0,
+        gpus_per_task: GpusOpt = None,
+        max_replicas: MaxReplicasOpt = 64,
+        device: DeviceOpt = "auto",
+        threads: ThreadsOpt = None,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; train nothing.")] = False,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Train every grid point × seed the catalog lacks, as batched programs, with progress.
+
+        Resumable: kill it at any moment and rerun the same command; finished batches are kept and
+        only the rest is trained. Two sweeps may write one catalog at once; each run is stored once.
+        """
+        from phenolab.execute.grid import build_sweep_spec, sweep_points
+        from phenolab.execute.sweep import plan_sweep
+
+        spec = build_sweep_spec(base, file, grid or [], set_ or [], seeds)
+        points = sweep_points(spec)
+        settings = [p.setting for p in points]
+        cat = open_catalog(catalog)
+        if dry_run:
+            batches, in_grid, stored = plan_sweep(settings, spec.seeds, cat, max_replicas)
+            plan = {"settings": len(settings), "seeds": len(spec.seeds), "runs_in_grid": in_grid,
+                    "already_stored": stored, "to_train": in_grid - stored, "batches": len(batches),
+                    "grid": [{**p.overrides, "setting_id": p.setting.id} for p in points]}
+            if as_json:
+                print(json.dumps(plan, indent=2, default=str))
+            else:
+                console.print(f"{len(settings)} setting(s) × {len(spec.seeds)} seed(s) = {in_grid} runs; {stored} "
+                              f"stored; {in_grid - stored} to train in {len(batches)} batch(es)", highlight=False)
+            return
+        if executor == "local":
+            set_threads(threads)
+        outcome = sweep_runs(settings, spec.seeds, cat, executor=executor, address=address, device=device,
+                             cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task, max_replicas=max_replicas)
+        report = {"catalog": str(cat.path), "settings": len(settings), "seeds": spec.seeds,
+                  "runs_in_grid": outcome.runs_in_grid, "already_stored": outcome.already_stored,
+                  "trained": len(outcome.written), "stored_by_others": outcome.stored_by_others,
+                  "remaining": outcome.remaining, "interrupted": outcome.interrupted,
+                  "elapsed_s": round(outcome.elapsed_s, 3), "runs_per_s": round(outcome.runs_per_s, 3),
+                  "executor": executor}
+        if as_json:
+            print(json.dumps(report, indent=2))
+        else:
+            console.print(f"stored {len(outcome.written)} new run(s) in {outcome.elapsed_s:.1f} s "
+                          f"({outcome.runs_per_s:.2f} runs/s); {outcome.already_stored} were already there, "
+                          f"{outcome.stored_by_others} stored meanwhile by another writer; "
+                          f"{outcome.remaining} remaining", highlight=False)
+        if outcome.interrupted:
+            raise typer.Exit(130)
+
+    @app.command()
+    def phase(
+        phenomenon: Annotated[str, typer.Argument(help="A phenomenon, e.g. grokking.")],
+        grid: GridOpt = None,
+        setting: Annotated[str | None, typer.Option(help="Canonical setting (default: the phenomenon's).")] = None,
+        seeds: Annotated[str, typer.Option(help="Seeds per cell: N (⇒ 0..N-1) or a range like 0-4.")] = "3",
+        metric: Annotated[str | None, typer.Option(help="Signature field to map (default: the phenomenon's, "
+                                                   "e.g. grokking's phase).")] = None,
+        set_: SetOpt = None,
+        out: Annotated[Path | None, typer.Option(help="Directory for the PNG and CSV "
+                                                 "(default: CATALOG_DIR/figures).")] = None,
+        catalog: CatalogOpt = None,
+        executor: ExecutorOpt = "local",
+        address: AddressOpt = None,
+        cpus_per_task: CpusOpt = 1.0,
+        gpus_per_task: GpusOpt = None,
+        device: DeviceOpt = "auto",
+        threads: ThreadsOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Phase diagram: a signature field over two --grid factors, averaged over seeds (heat map + CSV).
+
+        Trains the missing runs first (as a sweep), then reads every cell's signature from the catalog.
+        """
+        from phenolab.execute.grid import parse_grid_arg, seeds_from_value
+        from phenolab.phenomena import PHENOMENA
+        from phenolab.phenomena.phase import phase_cells, phase_field, phase_figure, phase_table, train_cells
+        from phenolab.settings import parse_assignments
+
+        if phenomenon not in PHENOMENA:
+            fail(f"unknown phenomenon {phenomenon!r}; allowed: {', '.join(sorted(PHENOMENA))}")
+        ph = PHENOMENA[phenomenon]
+        name = setting or ph.default_setting
+        if name not in ph.canonical:
+            fail(f"--setting {name!r} is not a {phenomenon} setting; allowed: {', '.join(ph.canonical)}")
+        seed_list = seeds_from_value(seeds)
+        field = phase_field(ph, metric)
+        axes, cells = phase_cells(ph, name, parse_assignments(set_ or []), [parse_grid_arg(g) for g in grid or []],
+                                  seed_list)
+        cat = open_catalog(catalog)
+        if executor == "local":
+            set_threads(threads)
+        state: dict[str, Any] = {"trained": 0}
+
+        def train_missing(settings: list[Setting], seeds_: list[int]) -> list[str]:
+            outcome = sweep_runs(settings, seeds_, cat, executor=executor, address=address, device=device,
+                                 cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task)
+            if outcome.interrupted:
+                raise typer.Exit(130)
+            state["trained"] += len(outcome.written)
+            return outcome.written
+
+        train_cells(ph, cells, cat, train_missing)
+        table = phase_table(cat, ph, axes, cells, field)
+        key = hashlib.sha256(" ".join(c.study.settings[0].id for c in cells).encode()
+                             + str(seed_list).encode()).hexdigest()[:8]
+        folder = out or cat.root / "figures"
+        stem = f"phase-{phenomenon}-{name}-{field}-{key}"
+        folder.mkdir(parents=True, exist_ok=True)
+        csv = folder / f"{stem}.csv"
+        table.to_csv(csv, index=False)
+        fig = phase_figure(table, axes, folder / f"{stem}.png", title=f"{phenomenon} · {name}")
+        cat.add_note("phase", f"{phenomenon}:{name}:{field}:{key}", {
+            "phenomenon": phenomenon, "setting": name, "field": field, "seeds": seed_list,
+            "axes": {a.field: list(a.values) for a in axes}, "table": table.to_dict("records"),
+            "figure": str(fig), "csv": str(csv)})
+        if as_json:
+            print(json.dumps({"phenomenon": phenomenon, "setting": name, "field": field, "trained": state["trained"],
+                              "figure": str(fig), "csv": str(csv), "table": table.to_dict("records")},
+                             indent=2, default=str))
+            return
+        console.print(_phase_rich_table(table, f"{phenomenon} · {name} · {field} ({len(seed_list)} seed(s))"))
+        console.print(f"trained {state['trained']} run(s); table: {csv}\nfigure: {fig}", highlight=False)
+
+
+def _phase_rich_table(table: Any, title: str) -> Table:
+    out = Table(title=title)
+    for col in table.columns:
+        if col != "setting_id":
+            out.add_column(str(col), justify="right")
+    for row in table.drop(columns=["setting_id"]).itertuples(index=False):
+        out.add_row(*("—" if v is None else f"{v:.3g}" if isinstance(v, float) else str(v) for v in row))
+    return out

@@ -2,7 +2,8 @@
 
 Reads top to bottom: build data and models, then for each step draw every replica's batch
 from its own generator, take one optimizer step on the sum of per-replica mean losses,
-re-apply pruning masks, and record curves at the scheduled steps.
+re-apply pruning masks, and record curves at the scheduled steps. What a step computes (its
+gradient program, and so its speed) is chosen in `engine.step`; `BatchResult.strategy` says which.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import torch
 
 from phenolab._rng import generators
 from phenolab.engine.evaluate import evaluate, measure_key
-from phenolab.engine.losses import per_replica_loss
 from phenolab.engine.optim import lstsq_readout, make_optimizer
 from phenolab.engine.schedule import eval_steps, total_steps, warmup_factor
+from phenolab.engine.step import grad_program
 from phenolab.measures import MeasureContext, compute_measure
 from phenolab.models import BatchedModel, Params, build_model, model_class
 from phenolab.settings import Setting
@@ -41,6 +42,7 @@ class BatchResult:
     started: float = 0.0
     finished: float = 0.0
     device: str = "cpu"
+    strategy: str = ""  # the gradient program used (see `engine.step`)
 
     @property
     def wall_s(self) -> float:
@@ -107,6 +109,9 @@ def train(
     batches = _BatchSampler(order_seeds or seeds, n_train, batch, dev)
     recorder = _Recorder(setting, model, start_params, data)
     checkpoints: dict[int, Params] = {}
+    grads = grad_program(model, setting.loss, data.num_classes, trainable, batch)
+    x_rows, y_rows = _Rows(data.x_train), _Rows(data.y_train)
+    warmup = setting.optim.warmup_steps
 
     next_record = 0
     for step in range(total + 1):
@@ -118,15 +123,13 @@ def train(
         if step == total:
             break
         idx = batches.next()
-        xb, yb = _gather(data.x_train, idx), _gather(data.y_train, idx)
-        loss = per_replica_loss(setting.loss, model.forward(params, xb), yb, data.num_classes).sum()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        grads(params, x_rows.take(idx), y_rows.take(idx))
         for name, mask in masks.items():
             params[name].grad.mul_(mask)
-        factor = warmup_factor(step, setting.optim.warmup_steps)
-        for group, lr in zip(optimizer.param_groups, base_lrs, strict=True):
-            group["lr"] = lr * factor
+        if warmup and step <= warmup:
+            factor = warmup_factor(step, warmup)
+            for group, lr in zip(optimizer.param_groups, base_lrs, strict=True):
+                group["lr"] = lr * factor
         optimizer.step()
         if masks:
             with torch.no_grad():
@@ -137,7 +140,7 @@ def train(
     if progress is not None:
         progress(total, total)
     return BatchResult(setting, list(seeds), recorder.steps, recorder.curves(), _to_cpu(params),
-                       checkpoints, started, time.time(), str(dev))
+                       checkpoints, started, time.time(), str(dev), grads.strategy)
 
 
 def _solve(setting: Setting, seeds: list[int], model: BatchedModel, params: Params, start: Params,
@@ -154,7 +157,7 @@ def _solve(setting: Setting, seeds: list[int], model: BatchedModel, params: Para
     recorder.record(1, params)
     checkpoints = {1: _to_cpu(params)} if setting.checkpoints != "none" else {}
     return BatchResult(setting, list(seeds), recorder.steps, recorder.curves(), _to_cpu(params),
-                       checkpoints, started, time.time(), str(dev))
+                       checkpoints, started, time.time(), str(dev), "lstsq")
 
 
 class _BatchSampler:
@@ -179,13 +182,21 @@ class _BatchSampler:
         return self.order[:, lo:lo + self.batch]
 
 
-def _gather(t: torch.Tensor, idx: torch.Tensor | None) -> torch.Tensor:
-    """Rows `idx[k]` of replica k; a shared (expanded) tensor is indexed once, not K times."""
-    if idx is None:
-        return t
-    if t.stride(0) == 0:
-        return t[0][idx]
-    return t[torch.arange(t.shape[0], device=t.device)[:, None], idx]
+class _Rows:
+    """Gathers rows `idx[k]` of replica k with one `index_select` (advanced indexing of `[K, N]`
+    by `[K, B]` costs ~4× more per step); a shared (expanded) tensor is indexed once, not K times."""
+
+    def __init__(self, t: torch.Tensor):
+        self.full = t
+        self.shared = t.dim() > 0 and t.shape[0] > 1 and t.stride(0) == 0
+        self.flat = t[0] if self.shared else t.reshape(t.shape[0] * t.shape[1], *t.shape[2:])
+        self.offsets = torch.arange(t.shape[0], device=t.device).unsqueeze(1) * t.shape[1]
+
+    def take(self, idx: torch.Tensor | None) -> torch.Tensor:
+        if idx is None:
+            return self.full
+        flat = idx.reshape(-1) if self.shared else (idx + self.offsets).view(-1)
+        return self.flat.index_select(0, flat).view(*idx.shape, *self.full.shape[2:])
 
 
 def _to_cpu(params: Params) -> Params:

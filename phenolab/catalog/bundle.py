@@ -1,0 +1,299 @@
+"""Bundles: move runs between catalogs (cluster node → laptop, you → a colleague) as plain files.
+
+A bundle is a directory:
+
+    manifest.json      format, version, counts, and the sha256 and size of every other file
+    settings.jsonl     {"setting_id", "json"}: each setting's canonical JSON, as stored
+    runs.jsonl         every stored column of a run, its summary, provenance and checkpoint list
+    curves.parquet     long table run_id, metric, step, value (int64 / float64, exact)
+    checkpoints/<run_id>/step-<N>.safetensors
+
+Nothing is ever unpickled: JSON, Parquet and safetensors only. Import checks everything before it
+writes anything (every file's sha256, no unlisted or missing file, every setting's content id,
+every run's id and references), then stores the new runs in one transaction; runs the catalog
+already has (same setting id and seed) are left alone, so importing a bundle twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from safetensors.torch import load as st_load
+
+from phenolab.catalog._records import RunRecord, run_id_for
+from phenolab.catalog.provenance import phenolab_version, utc_now
+from phenolab.catalog.schema import SCHEMA_VERSION, CatalogError, dumps_json
+from phenolab.catalog.store import Catalog
+from phenolab.settings import validate_setting
+
+BUNDLE_FORMAT = "phenolab-bundle"
+BUNDLE_VERSION = 1
+MANIFEST = "manifest.json"
+REQUIRED = ("settings.jsonl", "runs.jsonl", "curves.parquet")
+RUN_FIELDS = ("run_id", "setting_id", "seed", "status", "started", "finished", "wall_s", "batch_id",
+              "replicas_in_batch", "provenance", "summary", "checkpoints")
+CURVE_COLUMNS = ["run_id", "metric", "step", "value"]
+_FILE_NAME = re.compile(r"(settings\.jsonl|runs\.jsonl|curves\.parquet|checkpoints/[\w.-]+/step-\d+\.safetensors)")
+
+
+@dataclass
+class ImportReport:
+    """What an import did."""
+
+    bundle: str
+    runs_in_bundle: int
+    written: list[str]
+    settings_in_bundle: int
+
+    @property
+    def already_present(self) -> int:
+        return self.runs_in_bundle - len(self.written)
+
+
+# ---- export -------------------------------------------------------------------------------------
+def export_bundle(catalog: Catalog, out: str | os.PathLike[str], run_ids: list[str]) -> dict[str, Any]:
+    """Write the runs `run_ids` (with their settings, curves and checkpoints) to a new bundle
+    directory `out`; returns the manifest. Written under a temporary name, then renamed, so a
+    crash never leaves a bundle that looks complete."""
+    dest = Path(out)
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise CatalogError(f"export: {dest} already exists; give a new (or empty) directory for the bundle")
+    if not run_ids:
+        raise CatalogError("export: no runs selected; check --where / --setting against `phenolab runs`")
+    rows = catalog.raw_runs(run_ids)
+    missing = sorted(set(run_ids) - {r["run_id"] for r in rows})
+    if missing:
+        raise CatalogError(f"export: run {missing[0]!r} is not in {catalog.path}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    try:
+        manifest = _write_bundle(catalog, tmp, rows)
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; a bundle is meant to be shared
+        if dest.exists():
+            dest.rmdir()
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return manifest
+
+
+def _write_bundle(catalog: Catalog, root: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    settings = {r["setting_id"]: r["setting_json"] for r in rows}
+    _write_lines(root / "settings.jsonl", [{"setting_id": k, "json": v} for k, v in sorted(settings.items())])
+    n_ckpt = 0
+    lines = []
+    for row in rows:
+        ckpts = []
+        for c in row["checkpoints"]:
+            rel = f"checkpoints/{row['run_id']}/step-{c['step']}.safetensors"
+            data = (catalog.root / c["path"]).read_bytes()
+            if hashlib.sha256(data).hexdigest() != c["sha256"]:
+                raise CatalogError(f"export: checkpoint {c['path']} of run {row['run_id']} was modified (sha256)")
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes(data)
+            ckpts.append({"step": c["step"], "file": rel})
+            n_ckpt += 1
+        lines.append({**{k: row[k] for k in RUN_FIELDS if k != "checkpoints"}, "checkpoints": ckpts})
+    _write_lines(root / "runs.jsonl", lines)
+    curves = catalog.curves(run_ids=[r["run_id"] for r in rows])[CURVE_COLUMNS]
+    curves.to_parquet(root / "curves.parquet", index=False)
+    files = {p.relative_to(root).as_posix(): _file_entry(p) for p in sorted(root.rglob("*")) if p.is_file()}
+    manifest = {
+        "format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, "created": utc_now(), "phenolab": phenolab_version(),
+        "catalog_schema": SCHEMA_VERSION, "source": str(catalog.path),
+        "counts": {"settings": len(settings), "runs": len(rows), "curve_rows": len(curves), "checkpoints": n_ckpt},
+        "files": files,
+    }
+    (root / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
+
+
+def _write_lines(path: Path, objs: list[dict[str, Any]]) -> None:
+    path.write_text("".join(dumps_json(o) + "\n" for o in objs))
+
+
+def _file_entry(path: Path) -> dict[str, Any]:
+    return {"sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "bytes": path.stat().st_size}
+
+
+# ---- import -------------------------------------------------------------------------------------
+def import_bundle(catalog: Catalog, bundle: str | os.PathLike[str]) -> ImportReport:
+    """Check the whole bundle, then store the runs the catalog lacks in one transaction."""
+    root = Path(bundle)
+    manifest = read_manifest(root)
+    check_files(root, manifest)
+    settings = _read_settings(root)
+    runs = _read_runs(root, settings, manifest)
+    curves = _read_curves(root, runs)
+    counts = manifest.get("counts", {})
+    for key, actual in (("settings", len(settings)), ("runs", len(runs)), ("curve_rows", len(curves))):
+        if counts.get(key) != actual:
+            raise CatalogError(f"bundle {root}: manifest counts {counts.get(key)} {key}, the files hold {actual}")
+    groups = _new_run_groups(catalog, root, settings, runs, curves)
+    written = catalog.write_many(groups) if groups else []
+    return ImportReport(str(root), len(runs), written, len(settings))
+
+
+def read_manifest(root: Path) -> dict[str, Any]:
+    if not root.is_dir():
+        raise CatalogError(f"bundle {root} is not a directory; give the directory `phenolab export` wrote")
+    path = root / MANIFEST
+    if not path.is_file():
+        raise CatalogError(f"bundle {root}: no {MANIFEST}; not a phenolab bundle")
+    try:
+        manifest = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"bundle {root}: {MANIFEST} is not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
+        raise CatalogError(f"bundle {root}: {MANIFEST} is not a {BUNDLE_FORMAT} manifest")
+    version = manifest.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise CatalogError(f"bundle {root}: bad bundle version {version!r}; this phenolab reads 1..{BUNDLE_VERSION}")
+    if version > BUNDLE_VERSION:
+        raise CatalogError(f"bundle {root} was written by a newer phenolab (bundle version {version}; this one reads"
+                           f" ≤ {BUNDLE_VERSION}); upgrade phenolab to import it")
+    if not isinstance(manifest.get("files"), dict) or not isinstance(manifest.get("counts"), dict):
+        raise CatalogError(f"bundle {root}: {MANIFEST} lacks 'files' or 'counts'")
+    return manifest
+
+
+def check_files(root: Path, manifest: dict[str, Any]) -> None:
+    """Every listed file present with its sha256; no file on disk that the manifest does not list."""
+    listed: dict[str, Any] = manifest["files"]
+    for name in REQUIRED:
+        if name not in listed:
+            raise CatalogError(f"bundle {root}: {MANIFEST} does not list {name}")
+    for name, entry in listed.items():
+        if not isinstance(name, str) or not _FILE_NAME.fullmatch(name) or ".." in name.split("/"):
+            raise CatalogError(f"bundle {root}: unexpected file name {name!r} in {MANIFEST}")
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+            raise CatalogError(f"bundle {root}: {MANIFEST} entry for {name} lacks a sha256")
+        path = root / name
+        if not path.is_file():
+            raise CatalogError(f"bundle {root}: file {name} is missing")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
+            raise CatalogError(f"bundle {root}: {name} does not match its sha256 in {MANIFEST} (corrupted or edited)")
+    on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} - {MANIFEST}
+    extra = sorted(on_disk - set(listed))
+    if extra:
+        raise CatalogError(f"bundle {root}: file {extra[0]} is not listed in {MANIFEST}")
+
+
+def _read_jsonl(root: Path, name: str) -> list[dict[str, Any]]:
+    out = []
+    for i, line in enumerate((root / name).read_text().splitlines(), start=1):
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            raise CatalogError(f"bundle {root}: {name} line {i} is not JSON ({exc})") from None
+        if not isinstance(obj, dict):
+            raise CatalogError(f"bundle {root}: {name} line {i} is not a JSON object")
+        out.append(obj)
+    return out
+
+
+def _read_settings(root: Path) -> dict[str, str]:
+    """setting_id -> canonical JSON text, each checked against its content id."""
+    out: dict[str, str] = {}
+    for i, obj in enumerate(_read_jsonl(root, "settings.jsonl"), start=1):
+        sid, text = obj.get("setting_id"), obj.get("json")
+        if not isinstance(sid, str) or not isinstance(text, str):
+            raise CatalogError(f"bundle {root}: settings.jsonl line {i} needs string fields setting_id and json")
+        try:
+            data = json.loads(text)
+            actual = validate_setting(data).id if isinstance(data, dict) else None
+        except ValueError as exc:  # SettingError is a ValueError
+            raise CatalogError(f"bundle {root}: setting {sid}: {str(exc).splitlines()[0]}") from None
+        if actual != sid:
+            raise CatalogError(f"bundle {root}: setting {sid} does not match its JSON (content id {actual})")
+        out[sid] = text
+    return out
+
+
+def _read_runs(root: Path, settings: dict[str, str], manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    runs, ids = [], set()
+    for i, obj in enumerate(_read_jsonl(root, "runs.jsonl"), start=1):
+        where = f"bundle {root}: runs.jsonl line {i}"
+        missing = [k for k in RUN_FIELDS if k not in obj]
+        if missing:
+            raise CatalogError(f"{where} lacks field {missing[0]!r}")
+        seed = obj["seed"]
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise CatalogError(f"{where}: seed {seed!r} must be an integer ≥ 0")
+        if obj["setting_id"] not in settings:
+            raise CatalogError(f"{where}: setting {obj['setting_id']!r} is not in settings.jsonl")
+        if obj["run_id"] != run_id_for(obj["setting_id"], seed):
+            raise CatalogError(f"{where}: run id {obj['run_id']!r} is not '<setting_id>-<seed>'")
+        if obj["run_id"] in ids:
+            raise CatalogError(f"{where}: run {obj['run_id']} appears twice")
+        ids.add(obj["run_id"])
+        for key in ("summary", "provenance"):
+            if not isinstance(obj[key], dict):
+                raise CatalogError(f"{where}: {key} must be a JSON object")
+        if not isinstance(obj["checkpoints"], list):
+            raise CatalogError(f"{where}: checkpoints must be a list")
+        for c in obj["checkpoints"]:
+            step = c.get("step") if isinstance(c, dict) else None
+            expected = f"checkpoints/{obj['run_id']}/step-{step}.safetensors"
+            if not isinstance(step, int) or c.get("file") != expected or expected not in manifest["files"]:
+                raise CatalogError(f"{where}: bad checkpoint entry {c!r}")
+        runs.append(obj)
+    return runs
+
+
+def _read_curves(root: Path, runs: list[dict[str, Any]]) -> pd.DataFrame:
+    try:
+        df = pd.read_parquet(root / "curves.parquet")
+    except Exception as exc:  # pyarrow raises many types for a bad file
+        raise CatalogError(f"bundle {root}: curves.parquet cannot be read ({str(exc).splitlines()[0]})") from None
+    if list(df.columns) != CURVE_COLUMNS:
+        raise CatalogError(f"bundle {root}: curves.parquet columns {list(df.columns)}; expected {CURVE_COLUMNS}")
+    if not (pd.api.types.is_integer_dtype(df["step"]) and pd.api.types.is_float_dtype(df["value"])):
+        raise CatalogError(f"bundle {root}: curves.parquet needs integer steps and float values")
+    unknown = set(df["run_id"].unique()) - {r["run_id"] for r in runs}
+    if unknown:
+        raise CatalogError(f"bundle {root}: curves.parquet has run {sorted(unknown)[0]!r}, which runs.jsonl lacks")
+    return df
+
+
+def _new_run_groups(catalog: Catalog, root: Path, settings: dict[str, str], runs: list[dict[str, Any]],
+                    curves: pd.DataFrame) -> list[tuple[str, str, list[RunRecord]]]:
+    """RunRecords of the runs the catalog lacks, grouped by setting (nothing new ⇒ [])."""
+    stored = {sid: catalog.existing_seeds(sid) for sid in settings}
+    new = [r for r in runs if r["seed"] not in stored[r["setting_id"]]]
+    if not new:
+        return []
+    by_run = {rid: df for rid, df in curves[curves["run_id"].isin({r["run_id"] for r in new})].groupby("run_id")}
+    groups: dict[str, list[RunRecord]] = {}
+    for r in new:
+        df = by_run.get(r["run_id"], curves.iloc[:0])
+        curve_map = {m: (g["step"].to_numpy(np.int64), g["value"].to_numpy(np.float64))
+                     for m, g in df.groupby("metric", sort=True)}
+        ckpts = {c["step"]: st_load((root / c["file"]).read_bytes()) for c in r["checkpoints"]}
+        rec = RunRecord(setting_id=r["setting_id"], seed=r["seed"], curves=curve_map, summary=r["summary"],
+                        provenance=r["provenance"], started=_num(r["started"]), finished=_num(r["finished"]),
+                        wall_s=_num(r["wall_s"]), batch_id=r["batch_id"] or "",
+                        replicas_in_batch=int(r["replicas_in_batch"] or 1), checkpoints=ckpts)
+        rec.status = str(r["status"] or "done")  # type: ignore[attr-defined]  (_insert_run reads it)
+        groups.setdefault(r["setting_id"], []).append(rec)
+    return [(settings[sid], sid, recs) for sid, recs in groups.items()]
+
+
+def _num(v: Any) -> float:
+    return float("nan") if v is None else float(v)
+
+
+__all__ = ["BUNDLE_VERSION", "ImportReport", "export_bundle", "import_bundle"]

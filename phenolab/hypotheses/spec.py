@@ -1,0 +1,275 @@
+"""A hypothesis as data: "measure M tracks target T", where, how strongly, and how it will be tested.
+
+The position paper (§3.2, Fig. 4, App. A) asks that an explanation predict beyond the setting it
+was made on and survive obvious confounds. So a hypothesis names, before the deciding runs exist:
+the measure and target, the claimed relation (Spearman ρ with a direction and a threshold, over
+the steps of a run or over the settings of a sweep), the scope it was built on, the held-out
+settings it must also predict, the confounds to control for and the function-preserving
+interventions to try. Its id is a content hash of its canonical JSON (defaults left out, as for
+settings), so it cannot change after registration: a change is a new hypothesis that `supersedes`
+the old one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from phenolab.engine import measure_key
+from phenolab.settings import MEASURES, MeasureSpec, Setting, SettingError, load_setting_file, parse_seeds, resolve_setting
+from phenolab.settings._parse import apply_overrides, validate_setting
+
+ID_PREFIX = b"phenolab.hypothesis/1\n"
+METRICS = ("train_loss", "test_loss", "train_acc", "test_acc")  # what the engine records for every run
+STEP = "step"  # the confound "how long it has trained" (over steps) / final step (over settings)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MeasureRef(_Frozen):
+    """A registered measure with its parameters, e.g. prime_parameter_count with scale 10."""
+
+    name: str
+    params: dict[str, float | int | str | bool] = Field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """The curve name the engine records it under."""
+        return measure_key(MeasureSpec(name=self.name, params=self.params))
+
+    @property
+    def spec(self) -> MeasureSpec:
+        return MeasureSpec(name=self.name, params=self.params)
+
+
+class Relation(_Frozen):
+    """The claim: direction·ρ_Spearman(M, T) ≥ threshold, per run over its recorded steps
+    ("steps") or per seed over the settings of a sweep group ("settings")."""
+
+    statistic: Literal["spearman"] = "spearman"
+    over: Literal["steps", "settings"] = "steps"
+    direction: Literal["positive", "negative"] = "positive"
+    threshold: float = Field(0.8, gt=0, le=1)
+
+    @property
+    def sign(self) -> float:
+        return 1.0 if self.direction == "positive" else -1.0
+
+
+class SettingGroup(_Frozen):
+    """A named setting (or an inline one) with overrides, optionally swept over fields."""
+
+    setting: str | dict[str, Any] = Field(description="named setting, or a full setting mapping")
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    sweep: dict[str, list[Any]] = Field(default_factory=dict, description="field -> values (product)")
+
+    @field_validator("sweep")
+    @classmethod
+    def _non_empty(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for field, values in v.items():
+            if not values:
+                raise ValueError(f"sweep field {field!r} has no values")
+        return v
+
+    def base_settings(self) -> list[Setting]:
+        """The group's settings before the hypothesis adds its measures (raises SettingError)."""
+        fields = list(self.sweep)
+        combos = itertools.product(*(self.sweep[f] for f in fields)) if fields else [()]
+        out = []
+        for combo in combos:
+            over = {**self.overrides, **dict(zip(fields, combo, strict=True))}
+            if isinstance(self.setting, str):
+                out.append(resolve_setting(self.setting, over))
+            else:
+                out.append(validate_setting(apply_overrides(self.setting, over)))
+        return out
+
+
+class ScopeGroup(SettingGroup):
+    """Settings the hypothesis was built on, and the seeds it was built on."""
+
+    seeds: list[int] = Field(min_length=1)
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seeds(cls, v: Any) -> Any:
+        if isinstance(v, int):  # N ⇒ 0..N-1
+            return list(range(v)) if v >= 1 else v
+        if isinstance(v, str):
+            return parse_seeds(v)
+        return v
+
+
+class HeldOutGroup(SettingGroup):
+    """Settings the hypothesis must also predict; their seeds come from the hypothesis's hash."""
+
+    n_seeds: int = Field(3, ge=1, le=1000)
+
+
+class Intervention(_Frozen):
+    """A function-preserving transformation of the final parameters (see `interventions`)."""
+
+    kind: Literal["rescale", "permute"]
+    layer: int = Field(0, ge=0, description="hidden layer whose units are rescaled/permuted")
+    factors: tuple[float, ...] = Field((0.5, 2.0), description="rescale: multipliers c > 0 of the layer")
+
+    @field_validator("factors")
+    @classmethod
+    def _positive(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if not v or any(not c > 0 for c in v):
+            raise ValueError("factors must be a non-empty list of numbers > 0")
+        return v
+
+
+class Hypothesis(_Frozen):
+    """Measure M tracks target T over a scope, to be tested in-sample, held-out, against
+    confounds and under interventions."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=80)
+    statement: str = Field(min_length=1)
+    measure: MeasureRef
+    target: str | MeasureRef = Field(description="test_acc, test_loss, train_acc, train_loss, or a measure")
+    relation: Relation = Relation()
+    scope: tuple[ScopeGroup, ...] = Field(min_length=1)
+    held_out: tuple[HeldOutGroup, ...] = ()
+    confounds: tuple[str | MeasureRef, ...] = Field((), description="'step' or measures")
+    interventions: tuple[Intervention, ...] = ()
+    confound_threshold: float | None = Field(None, gt=0, le=1, description="default: relation.threshold")
+    intervention_tolerance: float = Field(0.1, gt=0, le=1, description="share of T's in-sample range")
+    supersedes: str | None = None
+    source: str = ""
+
+    @field_validator("measure", mode="before")
+    @classmethod
+    def _measure(cls, v: Any) -> Any:
+        return {"name": v} if isinstance(v, str) else v
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target(cls, v: Any) -> Any:
+        if isinstance(v, str) and v not in METRICS:
+            return {"name": v}
+        return v
+
+    @field_validator("confounds", mode="before")
+    @classmethod
+    def _confounds(cls, v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return tuple(c if c == STEP or not isinstance(c, str) else {"name": c} for c in v)
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Hypothesis:
+        names = [self.measure, *(m for m in (self.target, *self.confounds) if isinstance(m, MeasureRef))]
+        for m in names:
+            if m.name not in MEASURES:
+                raise ValueError(f"unknown measure {m.name!r}; allowed: {', '.join(sorted(MEASURES))}")
+        if self.relation.over == "settings":
+            for i, group in enumerate((*self.scope, *self.held_out)):
+                if len(group.base_settings()) < 3:
+                    raise ValueError(f"relation.over 'settings' needs a sweep of ≥ 3 settings per group "
+                                     f"(group {i} has fewer)")
+        return self
+
+    # ---- identity ---------------------------------------------------------------------------
+    def canonical_json(self) -> str:
+        return _dumps(self.model_dump(mode="json"))
+
+    @property
+    def id(self) -> str:
+        """16 hex digits of SHA-256 over the non-default fields (new neutral fields keep old ids)."""
+        payload = _dumps(self.model_dump(mode="json", exclude_defaults=True))
+        return hashlib.sha256(ID_PREFIX + payload.encode()).hexdigest()[:16]
+
+    @property
+    def target_key(self) -> str:
+        return self.target if isinstance(self.target, str) else self.target.key
+
+    @property
+    def confound_keys(self) -> list[str]:
+        return [c if isinstance(c, str) else c.key for c in self.confounds]
+
+    @property
+    def min_partial(self) -> float:
+        return self.confound_threshold if self.confound_threshold is not None else self.relation.threshold
+
+    def held_out_seeds(self, n: int) -> list[int]:
+        """Seeds nobody could have chosen before registration: derived from the content hash."""
+        base = 1000 + int(self.id[:6], 16) % 10**6
+        return [base + i for i in range(n)]
+
+    # ---- the settings runs are trained under --------------------------------------------------
+    def measured(self, setting: Setting) -> Setting:
+        """`setting` recording M, the measure confounds and a measure target, with a final checkpoint
+        when interventions are named (a different setting id than the bare one)."""
+        specs = list(setting.measures)
+        for ref in (self.measure, self.target, *self.confounds):
+            if isinstance(ref, MeasureRef) and ref.spec not in specs:
+                specs.append(ref.spec)
+        over: dict[str, Any] = {"measures": [s.model_dump(mode="json") for s in specs]}
+        if self.interventions and setting.checkpoints == "none":
+            over["checkpoints"] = "final"
+        return setting.with_overrides(over)
+
+    def scope_settings(self) -> list[list[Setting]]:
+        return [[self.measured(s) for s in g.base_settings()] for g in self.scope]
+
+    def held_out_settings(self) -> list[list[Setting]]:
+        return [[self.measured(s) for s in g.base_settings()] for g in self.held_out]
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def validate_hypothesis(data: dict[str, Any]) -> Hypothesis:
+    """Validate a mapping into a Hypothesis, or raise SettingError with one line naming the field."""
+    if not isinstance(data, dict):
+        raise SettingError("invalid hypothesis: expected a mapping with name, statement, measure, target, scope")
+    try:
+        return Hypothesis.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-", "str", "MeasureRef")))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise SettingError(f"invalid hypothesis: {loc + ': ' if loc else ''}{msg}{more}") from None
+
+
+def load_hypothesis(path: str | Path) -> Hypothesis:
+    """Read a YAML, TOML or JSON hypothesis. A group's `setting` that names a file is inlined (its
+    content, not its path, enters the hash)."""
+    p = Path(path)
+    if not p.is_file():
+        raise SettingError(f"hypothesis file {str(p)!r} does not exist")
+    text = p.read_text()
+    try:
+        if p.suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text)
+        elif p.suffix == ".toml":
+            data = tomllib.loads(text)
+        elif p.suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise SettingError(f"hypothesis file {str(p)!r}: use .yaml, .yml, .toml or .json")
+    except (yaml.YAMLError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SettingError(f"hypothesis file {str(p)!r} does not parse: {first}") from None
+    if isinstance(data, dict):
+        for section in ("scope", "held_out"):
+            for group in data.get(section) or []:
+                ref = group.get("setting") if isinstance(group, dict) else None
+                if isinstance(ref, str) and Path(ref).suffix in (".yaml", ".yml", ".toml", ".json"):
+                    group["setting"] = load_setting_file(p.parent / ref if not Path(ref).is_absolute() else ref)
+    return validate_hypothesis(data)

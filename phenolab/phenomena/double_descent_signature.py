@@ -1,0 +1,307 @@
+"""The double-descent signature of a study, read from the catalog.
+
+Per run (seed): the curve over capacities (`double_descent_curve.curve_signature`); then mean ± sd
+over seeds; then, on the mean curve, `peak_present`. Per capacity: mean and sd of train/test
+error, the bias–variance split over seeds and, for least-squares models, effective parameters
+(`bias_variance`). Test error is 1 − accuracy for classification and the test MSE for regression;
+a regression model "interpolates" when its train MSE is ≤ 1% of the zero predictor's (the step-0
+train loss: least-squares readouts start at zero).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from phenolab.catalog import Catalog, run_id_for
+from phenolab.phenomena._base import Study, stat
+from phenolab.phenomena.bias_variance import (
+    ce_decomposition,
+    effective_parameters,
+    linear_bias_variance,
+    min_norm_excess_risk,
+    mse_decomposition,
+)
+from phenolab.phenomena.double_descent_curve import (
+    curve_signature,
+    interpolation_threshold,
+    most_prominent_peak,
+    peak_present,
+)
+from phenolab.settings import Setting
+
+P_EFF_EVAL_POINTS = 2000  # test inputs on which effective parameters are counted
+CHUNK = 4096
+RUN_FIELDS = ("threshold", "threshold_params", "threshold_params_per_n", "peak", "peak_params", "peak_height",
+              "peak_prominence", "first_min", "first_min_at", "last", "peak_ratio", "peak_minus_threshold",
+              "peak_steps_from_threshold")
+_CACHE: dict[tuple, dict[str, Any]] = {}
+
+
+def study_signature(catalog: Catalog, study: Study) -> dict[str, Any]:
+    """The signature dict the CLI prints: summary (flat), per_run, per_capacity (or per_epoch)."""
+    key = (str(catalog.path), tuple(s.id for s in study.settings), tuple(study.seeds), catalog.count_runs())
+    if key not in _CACHE:
+        axis = study.options.get("axis", {})
+        _CACHE[key] = _epochwise(catalog, study) if axis.get("path") is None else _modelwise(catalog, study)
+    return _CACHE[key]
+
+
+# ---- reading the catalog ------------------------------------------------------------------------
+def final_values(catalog: Catalog, setting: Setting, seeds: list[int]) -> pd.DataFrame:
+    """One row per stored seed: every metric's last value, plus `init_train_loss` (step 0)."""
+    df = catalog.curves(setting_id=setting.id)
+    df = df[df["seed"].isin(seeds)]
+    if not len(df):
+        return pd.DataFrame()
+    df = df.sort_values("step")
+    last = df.groupby(["seed", "metric"])["value"].last().unstack()
+    init = df[(df["step"] == 0) & (df["metric"] == "train_loss")].set_index("seed")["value"]
+    last["init_train_loss"] = init
+    return last
+
+
+def _errors(values: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train error, test error, train fit for the threshold) per seed row."""
+    if "test_acc" in values:
+        train, test = 1 - values["train_acc"].to_numpy(), 1 - values["test_acc"].to_numpy()
+        return train, test, train
+    train, test = values["train_loss"].to_numpy(), values["test_loss"].to_numpy()
+    return train, test, train / values["init_train_loss"].to_numpy()
+
+
+def _n_train(setting: Setting) -> int:
+    task = setting.task
+    if task.name == "linear_regression":
+        return int(task.n_train)
+    from phenolab.tasks import build_task
+
+    return int(build_task(task, [0]).n_train)
+
+
+def _parameter_count(setting: Setting, values: pd.DataFrame) -> float:
+    if "parameter_count" in values:
+        return float(values["parameter_count"].iloc[0])
+    from phenolab.models import build_model, model_class
+    from phenolab.tasks import build_task
+
+    data = build_task(setting.task, [0], model_class(setting.model.name).input_kind)
+    model = build_model(setting.model, data.input_dim, data.out_dim, data.seq_len)
+    params = model.init([torch.Generator().manual_seed(0)])
+    return float(sum(p[0].numel() for n, p in params.items() if n not in model.frozen))
+
+
+# ---- model-, feature- and sample-wise sweeps ----------------------------------------------------
+def _modelwise(catalog: Catalog, study: Study) -> dict[str, Any]:
+    axis = study.options["axis"]
+    path, side = axis["path"], axis["side"]
+    finals = [final_values(catalog, s, study.seeds) for s in study.settings]
+    seeds = sorted(set.intersection(*[set(f.index) for f in finals])) if all(len(f) for f in finals) else []
+    if not seeds:
+        raise ValueError("no seed has runs at every capacity of this study in the catalog; train it first")
+    finals = [f.loc[seeds] for f in finals]
+    caps = np.array([float(_get(s, path)) for s in study.settings])
+    params = np.array([_parameter_count(s, f) for s, f in zip(study.settings, finals, strict=True)])
+    errs = [_errors(f) for f in finals]
+    train = np.stack([e[0] for e in errs], axis=1)  # [seeds, capacities]
+    test = np.stack([e[1] for e in errs], axis=1)
+    fit = np.stack([e[2] for e in errs], axis=1)
+    n_train = 0 if side == "below" else _n_train(study.settings[0])
+
+    per_run = []
+    for i, seed in enumerate(seeds):
+        sig = curve_signature(caps, params, test[i], fit[i], n_train, side)
+        sig["seed"] = int(seed)
+        per_run.append(sig)
+    mean, sd = test.mean(0), _sd(test)
+    mean_sig = curve_signature(caps, params, mean, fit.mean(0), n_train, side)
+    regression = "test_acc" not in finals[0]
+    # MSE near an exact interpolation is heavy-tailed (its expectation is infinite at n = d), so
+    # for regression the peak is judged on log10 MSE, where seed noise is roughly additive.
+    judged = np.log10(test) if regression else test
+    present = peak_present(judged.mean(0), _sd(judged))
+    if regression:
+        mean_sig = curve_signature(caps, params, 10 ** judged.mean(0), fit.mean(0), n_train, side)
+    n_per = caps if side == "below" else np.full(len(caps), float(n_train))
+
+    per_capacity = []
+    for j, setting in enumerate(study.settings):
+        row = {"capacity": float(caps[j]), "params": float(params[j]), "params_per_n": float(params[j] / n_per[j]),
+               "setting_id": setting.id, "train_mean": float(train[:, j].mean()), "train_sd": float(_sd(train)[j]),
+               "test_mean": float(mean[j]), "test_sd": float(sd[j])}
+        row.update(explain(catalog, setting, seeds))
+        per_capacity.append(row)
+
+    k = len(seeds)
+    summary: dict[str, Any] = {f: stat([r[f] for r in per_run]) for f in RUN_FIELDS}
+    summary["runs_with_peak"] = sum(r["has_peak"] for r in per_run)
+    summary["peak_present"] = present["peak_present"]
+    at = {c: j for j, c in enumerate(caps)}
+    for name in ("peak", "threshold"):
+        summary[f"mean_curve_{name}"] = mean_sig[name]
+    for name, where in (("peak_height", mean_sig["peak"]), ("first_min", mean_sig["first_min_at"]),
+                        ("last", caps[-1])):
+        j = at.get(where)
+        summary[f"mean_curve_{name}"] = {"mean": None if j is None else float(mean[j]),
+                                         "sd": None if j is None else float(sd[j]), "n": k}
+    summary["peak_rise"] = present["rise"]
+    summary["seed_spread"] = present["spread"]
+    summary["peak_judged_on"] = "log10 test MSE" if regression else "test error"
+    summary.update(_variance_summary(per_capacity, present["index"]))
+    if n_train:
+        summary["n_train"] = n_train
+    summary["n_seeds"] = k
+    return {"setting": study.setting_name, "setting_id": study.settings[0].id, "note": study.note,
+            "axis": {**axis, "values": caps.tolist()}, "error": "test_mse" if regression else "test_error",
+            "summary": summary, "per_run": per_run, "per_capacity": per_capacity}
+
+
+def _variance_summary(rows: list[dict[str, Any]], error_peak: int | None) -> dict[str, Any]:
+    """Where the variance term peaks (most prominent interior maximum, else the argmax) and
+    whether that is within one grid step of the test error's peak."""
+    var = np.array([r.get("variance", math.nan) for r in rows], dtype=float)
+    if not np.all(np.isfinite(var)):
+        return {}
+    peak = most_prominent_peak(var)
+    idx = peak.index if peak is not None else int(np.argmax(var))
+    out: dict[str, Any] = {"variance_peak": rows[idx]["capacity"], "variance_peak_value": float(var[idx])}
+    out["variance_peak_at_error_peak"] = error_peak is not None and abs(idx - error_peak) <= 1
+    return out
+
+
+def _sd(x: np.ndarray) -> np.ndarray:
+    """Sample sd over seeds (axis 0); zeros with one seed."""
+    return x.std(0, ddof=1) if len(x) > 1 else np.zeros(x.shape[1:])
+
+
+def _get(setting: Setting, path: str) -> Any:
+    node: Any = setting
+    for part in path.split("."):
+        node = getattr(node, part)
+    return node
+
+
+# ---- explanations at one capacity ---------------------------------------------------------------
+def explain(catalog: Catalog, setting: Setting, seeds: list[int]) -> dict[str, Any]:
+    """Bias/variance (and effective parameters for least squares) at one capacity; {} when the
+    runs kept no final checkpoint (setting checkpoints='none')."""
+    if setting.task.name == "linear_regression":
+        return _linear_terms(setting, seeds)
+    if setting.checkpoints == "none":
+        return {}
+    from phenolab.models import build_model, model_class
+    from phenolab.tasks import build_task
+
+    dtype = torch.float64 if setting.dtype == "float64" else torch.float32
+    data = build_task(setting.task, seeds, model_class(setting.model.name).input_kind, dtype)
+    if not all(torch.equal(data.x_test[0], data.x_test[k]) for k in range(1, len(seeds))):
+        return {}  # seeds do not share a test set: no ensemble over them
+    model = build_model(setting.model, data.input_dim, data.out_dim, data.seq_len)
+    ckpts = [catalog.load_checkpoint(run_id_for(setting.id, s)) for s in seeds]
+    params = {n: torch.stack([c[n] for c in ckpts]).to(dtype) for n in ckpts[0]}
+    with torch.no_grad():
+        outputs = torch.cat([model.forward(params, data.x_test[:, lo:lo + CHUNK])
+                             for lo in range(0, data.x_test.shape[1], CHUNK)], dim=1)
+    y = data.y_test[0]
+    if setting.loss == "ce":
+        out: dict[str, Any] = ce_decomposition(outputs, y)
+    else:
+        targets = torch.nn.functional.one_hot(y, data.num_classes) if data.num_classes else y
+        out = mse_decomposition(outputs, targets, y if data.num_classes else None)
+    if setting.optim.name == "lstsq":
+        out.update(_effective_parameters(model, params, data, setting.optim.ridge))
+    return out
+
+
+def _effective_parameters(model: Any, params: dict[str, torch.Tensor], data: Any, ridge: float) -> dict[str, float]:
+    with torch.no_grad():
+        phi_train = model.features(params, data.x_train)
+        phi_eval = model.features(params, data.x_test[:, :P_EFF_EVAL_POINTS])
+    test = [effective_parameters(phi_train[k], phi_eval[k], ridge) for k in range(phi_train.shape[0])]
+    train = [effective_parameters(phi_train[k], phi_train[k], ridge) for k in range(phi_train.shape[0])]
+    return {"p_eff_test": float(np.mean(test)), "p_eff_train": float(np.mean(train))}
+
+
+def true_beta(cfg: Any, seed: int) -> torch.Tensor:
+    """β of a linear_regression run: the first draw of its "data" stream (see
+    `phenolab.tasks.regression.sample_replica`, whose documented draw order starts with β)."""
+    from phenolab._rng import generator
+
+    beta = torch.randn(cfg.d, generator=generator(seed, "data"), dtype=torch.float64)
+    return beta / beta.norm()
+
+
+def _linear_terms(setting: Setting, seeds: list[int]) -> dict[str, Any]:
+    """Exact bias², variance and effective parameters given each seed's design matrix, averaged
+    over seeds; plus the min-norm theory of Nakkiran et al. 2021 for the expected test MSE."""
+    from phenolab.tasks.regression import sample_replica
+
+    cfg, ridge = setting.task, setting.optim.ridge
+    rows = []
+    for seed in seeds:
+        x_train, _, x_test, _ = sample_replica(cfg, seed)
+        terms = linear_bias_variance(x_train, true_beta(cfg, seed), cfg.noise_std, ridge)
+        terms["p_eff_test"] = effective_parameters(x_train, x_test, ridge)
+        terms["p_eff_train"] = effective_parameters(x_train, x_train, ridge)
+        rows.append(terms)
+    out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    if ridge == 0:
+        out["theory_test_mse"] = min_norm_excess_risk(cfg.n_train, cfg.d, cfg.noise_std) + cfg.noise_std ** 2
+    return out
+
+
+# ---- epoch-wise ---------------------------------------------------------------------------------
+def _epochwise(catalog: Catalog, study: Study) -> dict[str, Any]:
+    """One setting read over training time: the same peak/threshold definitions with epochs as
+    the axis (Nakkiran et al. 2019's epoch-wise double descent)."""
+    setting = study.settings[0]
+    curves = catalog.curves(setting_id=setting.id)
+    curves = curves[curves["seed"].isin(study.seeds)]
+    if not len(curves):
+        raise ValueError("no runs of this study in the catalog; train it first")
+    n_train = _n_train(setting)
+    batch = min(setting.schedule.batch_size or n_train, n_train)
+    per_epoch = math.ceil(n_train / batch)
+    per_run, tests, trains = [], [], []
+    for seed, df in curves.groupby("seed"):
+        wide = df.pivot_table(index="step", columns="metric", values="value").sort_index()
+        wide = wide[wide.index > 0]  # the init is no point of the descent
+        epochs = wide.index.to_numpy(dtype=float) / per_epoch
+        train_err, test_err = 1 - wide["train_acc"].to_numpy(), 1 - wide["test_acc"].to_numpy()
+        thr = interpolation_threshold(epochs, train_err)
+        peak = most_prominent_peak(test_err)
+        run: dict[str, Any] = {"seed": int(seed), "threshold": thr, "peak": None, "peak_height": None,
+                               "first_min": None, "first_min_at": None, "peak_ratio": None,
+                               "peak_prominence": 0.0, "peak_minus_threshold": None, "last": float(test_err[-1])}
+        if peak is not None:
+            run.update(peak=float(epochs[peak.index]), peak_height=float(test_err[peak.index]),
+                       first_min=float(test_err[peak.left_min]), first_min_at=float(epochs[peak.left_min]),
+                       peak_ratio=float(test_err[peak.index] / test_err[peak.left_min]),
+                       peak_prominence=peak.prominence)
+            if thr is not None:
+                run["peak_minus_threshold"] = float(epochs[peak.index] - thr)
+        run["has_peak"] = peak is not None
+        per_run.append(run)
+        tests.append(pd.Series(test_err, index=epochs))
+        trains.append(pd.Series(train_err, index=epochs))
+    table = pd.concat(tests, axis=1).dropna()
+    train_table = pd.concat(trains, axis=1).loc[table.index]
+    mean, sd = table.mean(1).to_numpy(), table.std(1, ddof=1).fillna(0).to_numpy()
+    present = peak_present(mean, sd)
+    keys = ("threshold", "peak", "peak_height", "peak_prominence", "first_min", "first_min_at", "last",
+            "peak_ratio", "peak_minus_threshold")
+    summary: dict[str, Any] = {k: stat([r[k] for r in per_run]) for k in keys}
+    summary.update(runs_with_peak=sum(r["has_peak"] for r in per_run), peak_present=present["peak_present"],
+                   mean_curve_peak=float(table.index[present["index"]]) if present["index"] is not None else None,
+                   peak_rise=present["rise"], seed_spread=present["spread"], n_train=n_train,
+                   n_seeds=len(per_run))
+    per_epoch_rows = [{"capacity": float(e), "test_mean": float(m), "test_sd": float(s),
+                       "train_mean": float(train_table.loc[e].mean()), "train_sd": float(train_table.loc[e].std())}
+                      for e, m, s in zip(table.index, mean, sd, strict=True)]
+    return {"setting": study.setting_name, "setting_id": setting.id, "note": study.note,
+            "axis": {"path": None, "label": "epoch", "side": "above"}, "error": "test_error",
+            "summary": summary, "per_run": per_run, "per_capacity": per_epoch_rows}

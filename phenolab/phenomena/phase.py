@@ -1,0 +1,251 @@
+"""Phase diagrams: a signature field of a phenomenon over two factors, averaged over seeds.
+
+Each grid cell is the phenomenon's own study at that point (`Phenomenon.study` with the two
+factor values as overrides), so any phenomenon plugs in. A cell's value comes from the
+phenomenon's per-run signature when one is registered here (`register_run_signature`: one
+read of the curves for all cells, fast enough for 10⁴ runs), else from
+`Phenomenon.signature(catalog, study)`: its `per_run` rows when they carry the field (mean
+over seeds), else its `summary[field]` (e.g. a double-descent peak location per cell).
+Numeric fields give mean ± sd; text fields (grokking's phase) give the commonest value and
+its share, drawn with one fixed colour per category. After Liu et al. 2022 (Omnigrok), whose
+phase diagrams classify comprehension / grokking / memorization / confusion per cell.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from phenolab.catalog import Catalog, run_id_for
+from phenolab.execute.grid import GridAxis, resolve_axes
+from phenolab.phenomena import grokking
+from phenolab.phenomena._base import Phenomenon, Study, TrainMissing
+from phenolab.settings import Setting, SettingError
+
+Curves = dict[str, tuple[np.ndarray, np.ndarray]]  # metric -> (steps, values) of one run
+
+
+@dataclass(frozen=True)
+class RunSignature:
+    """A phenomenon's per-run signature from its curves, and what phase diagrams need to know."""
+
+    metrics: tuple[str, ...]  # curves it reads
+    fields: tuple[str, ...]  # fields it returns
+    fn: Callable[[Curves], dict[str, Any]]
+    default_field: str
+    categories: dict[str, tuple[str, ...]]  # text field -> its values in display order
+
+
+RUN_SIGNATURES: dict[str, RunSignature] = {}
+CATEGORY_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
+
+
+def register_run_signature(phenomenon: str, sig: RunSignature) -> None:
+    """Make a phenomenon's phase diagrams read runs directly (and validate `--metric` up front)."""
+    RUN_SIGNATURES[phenomenon] = sig
+
+
+def _grokking_run(curves: Curves) -> dict[str, Any]:
+    """Exactly the per-run fields of `Grokking.signature` (a test checks they agree)."""
+    steps = curves["train_acc"][0].astype(float)
+    sig = grokking.run_signature(steps, curves["train_acc"][1], curves["test_acc"][1])
+    sig["resolution_t_test"] = grokking.evaluation_resolution(steps, sig["t_test"])
+    for m, (_, v) in curves.items():
+        sig[f"final_{m}"] = float(v[-1])
+    return sig
+
+
+register_run_signature("grokking", RunSignature(
+    metrics=("train_acc", "test_acc", "train_loss", "test_loss"),
+    fields=("phase", "t_train", "t_test", "delay", "ratio", "censored_train", "censored_test",
+            "resolution_t_test", "final_train_acc", "final_test_acc", "final_train_loss", "final_test_loss"),
+    fn=_grokking_run, default_field="phase", categories={"phase": grokking.PHASES},
+))
+
+
+# ---- cells --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PhaseCell:
+    x: Any
+    y: Any
+    study: Study
+
+
+def phase_cells(ph: Phenomenon, setting_name: str, overrides: dict[str, Any], axes: list[GridAxis],
+                seeds: list[int]) -> tuple[list[GridAxis], list[PhaseCell]]:
+    """The two typed axes and one study per cell (x varies slowest); everything validated."""
+    if len(axes) != 2:
+        raise SettingError(f"phase: give exactly two --grid factors (x and y), got {len(axes)}")
+    base = ph.study(setting_name, seeds, overrides, False).settings[0]
+    axes = resolve_axes(base, axes, overrides)
+    fx, fy = axes[0].field, axes[1].field
+    cells = []
+    for x in axes[0].values:
+        for y in axes[1].values:
+            try:
+                study = ph.study(setting_name, seeds, {**overrides, fx: x, fy: y}, False)
+            except SettingError as exc:
+                raise SettingError(f"grid point {fx}={x} {fy}={y}: {exc}") from None
+            cells.append(PhaseCell(x, y, study))
+    return axes, cells
+
+
+def phase_field(ph: Phenomenon, field: str | None) -> str:
+    """The field to draw: `--metric`, checked when the phenomenon declares its fields, else its default."""
+    sig = RUN_SIGNATURES.get(ph.name)
+    if field is None:
+        if sig is None:
+            raise SettingError(f"phase {ph.name}: give --metric (a field of its signature)")
+        return sig.default_field
+    if sig is not None and field not in sig.fields:
+        raise SettingError(f"--metric {field!r}: not a {ph.name} signature field; allowed: {', '.join(sig.fields)}")
+    return field
+
+
+def train_cells(ph: Phenomenon, cells: list[PhaseCell], catalog: Catalog, train_missing: TrainMissing) -> list[str]:
+    """Train what the catalog lacks: all cells in one sweep, unless the phenomenon stages its own
+    training (then cell by cell through `Phenomenon.execute`)."""
+    if type(ph).execute is Phenomenon.execute:
+        settings = list({s.id: s for c in cells for s in c.study.settings}.values())
+        return train_missing(settings, cells[0].study.seeds)
+    written: list[str] = []
+    for cell in cells:
+        written += ph.execute(cell.study, catalog, train_missing)
+    return written
+
+
+# ---- the table ----------------------------------------------------------------------------------
+def phase_table(catalog: Catalog, ph: Phenomenon, axes: list[GridAxis], cells: list[PhaseCell],
+                field: str) -> pd.DataFrame:
+    """One row per cell: the factors, the setting id(s), n, and mean/sd (numeric) or the commonest
+    value, its share and a count per category (text)."""
+    per_cell = _cell_values_fast(catalog, ph, cells, field) if ph.name in RUN_SIGNATURES else \
+        [_cell_values_slow(catalog, ph, c, field) for c in cells]
+    if not any(per_cell):
+        raise SettingError(f"phase: no values of {field!r} in the catalog for these cells")
+    categorical = any(isinstance(v, str) for vals in per_cell for v in vals)
+    cats = _categories(ph, field, per_cell) if categorical else ()
+    rows = []
+    for cell, vals in zip(cells, per_cell, strict=True):
+        row: dict[str, Any] = {axes[0].field: cell.x, axes[1].field: cell.y,
+                               "setting_id": ";".join(_ids(cell))}
+        present = [v for v in vals if v is not None and not (isinstance(v, float) and math.isnan(v))]
+        row["n"], row["n_missing"] = len(present), len(vals) - len(present)
+        if categorical:
+            counts = Counter(present)
+            top = max(cats, key=lambda c: counts[c]) if present else None  # ties: the earlier category
+            row["value"] = top
+            row["share"] = counts[top] / len(present) if present else None
+            row.update({f"n_{c}": counts[c] for c in cats})
+        else:
+            arr = np.asarray(present, dtype=float)
+            row["mean"] = float(arr.mean()) if arr.size else None
+            row["sd"] = float(arr.std(ddof=1)) if arr.size > 1 else (0.0 if arr.size else None)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table.attrs.update(field=field, phenomenon=ph.name, categorical=categorical, categories=list(cats))
+    return table
+
+
+def _cell_values_fast(catalog: Catalog, ph: Phenomenon, cells: list[PhaseCell], field: str) -> list[list[Any]]:
+    sig = RUN_SIGNATURES[ph.name]
+    run_ids = [[run_id_for(sid, seed) for sid in _ids(c) for seed in c.study.seeds] for c in cells]
+    by_run = catalog.curve_arrays([r for ids in run_ids for r in ids], list(sig.metrics))
+    out = []
+    for ids in run_ids:
+        out.append([sig.fn(by_run[r]).get(field) for r in ids if r in by_run])
+    return out
+
+
+def _ids(cell: PhaseCell) -> list[str]:
+    """Setting ids of a cell, hashed once per cell (Setting.id hashes on every access)."""
+    return [s.id for s in cell.study.settings]
+
+
+def _cell_values_slow(catalog: Catalog, ph: Phenomenon, cell: PhaseCell, field: str) -> list[Any]:
+    sig = ph.signature(catalog, cell.study)
+    rows = sig.get("per_run") or []
+    if rows and field in rows[0]:
+        return [r.get(field) for r in rows]
+    summary = sig.get("summary", {})
+    if field in summary:
+        val = summary[field]
+        return [val["mean"] if isinstance(val, dict) and "mean" in val else val]
+    fields = sorted({*(rows[0] if rows else {}), *summary})
+    if not rows and not summary:
+        return []
+    raise SettingError(f"--metric {field!r}: not in the {ph.name} signature; allowed: {', '.join(fields)}")
+
+
+def _categories(ph: Phenomenon, field: str, per_cell: list[list[Any]]) -> tuple[str, ...]:
+    declared = RUN_SIGNATURES[ph.name].categories.get(field, ()) if ph.name in RUN_SIGNATURES else ()
+    seen = sorted({v for vals in per_cell for v in vals if isinstance(v, str)} - set(declared))
+    return (*declared, *seen)
+
+
+# ---- the figure ---------------------------------------------------------------------------------
+def phase_figure(table: pd.DataFrame, axes: list[GridAxis], out: str | Path, *, title: str = "") -> Path:
+    """Heat map, x factor across, y factor up; categories get fixed colours and a legend, numbers
+    a colour bar; each cell is annotated (commonest phase and its share, or the mean)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    fx, fy = axes[0].field, axes[1].field
+    xs, ys = list(axes[0].values), list(axes[1].values)
+    grid = np.full((len(ys), len(xs)), np.nan)
+    labels = [["" for _ in xs] for _ in ys]
+    cats = table.attrs.get("categories", [])
+    for r in table.to_dict("records"):
+        i, j = ys.index(r[fy]), xs.index(r[fx])
+        if table.attrs.get("categorical"):
+            if r["value"] is not None:
+                grid[i, j] = cats.index(r["value"])
+                labels[i][j] = f"{r['value']}\n{r['share']:.0%}"
+        elif r["mean"] is not None and not math.isnan(r["mean"]):
+            grid[i, j] = r["mean"]
+            labels[i][j] = f"{r['mean']:.3g}"
+    fig, ax = plt.subplots(figsize=(1.1 * len(xs) + 3.5, 0.7 * len(ys) + 2.2))
+    if table.attrs.get("categorical"):
+        cmap = ListedColormap([CATEGORY_COLOURS[k % len(CATEGORY_COLOURS)] for k in range(len(cats))])
+        ax.imshow(grid, origin="lower", cmap=cmap, vmin=-0.5, vmax=len(cats) - 0.5, aspect="auto")
+        handles = [Patch(color=cmap(k), label=c) for k, c in enumerate(cats)]
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    else:
+        im = ax.imshow(grid, origin="lower", cmap="viridis", aspect="auto")
+        fig.colorbar(im, ax=ax, label=table.attrs.get("field", ""))
+    for i in range(len(ys)):
+        for j in range(len(xs)):
+            if labels[i][j]:
+                ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=7, color="white")
+    ax.set_xticks(range(len(xs)), [_tick(v) for v in xs])
+    ax.set_yticks(range(len(ys)), [_tick(v) for v in ys])
+    ax.set_xlabel(fx)
+    ax.set_ylabel(fy)
+    n = int(table["n"].max()) if len(table) else 0
+    ax.set_title(f"{title}  ({table.attrs.get('field')}, up to {n} seeds per cell)".strip(), fontsize=10)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def _tick(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def cell_settings(cells: list[PhaseCell]) -> list[Setting]:
+    """Every setting the diagram needs, once."""
+    return list({s.id: s for c in cells for s in c.study.settings}.values())

@@ -1,0 +1,107 @@
+"""The shell commands that reproduce a study, derived from the catalog and checked, not guessed.
+
+A stored setting is written out as JSON, so `phenolab train settings/ID.json` always rebuilds
+exactly its runs. Where the setting is a named (canonical) setting plus a few `--set`
+overrides, the shorter command is shown too — but only after re-resolving it gives back the
+same content id.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+from phenolab.settings import NAMED_SETTINGS, SettingError, named_setting, resolve_setting
+
+
+def seeds_text(seeds: list[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2,5' (what `--seeds` parses)."""
+    out: list[str] = []
+    ordered = sorted(set(int(s) for s in seeds))
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        out.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ",".join(out)
+
+
+def flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested sections -> dotted paths (lists stay values, as `--set` takes them)."""
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def overrides_from(base: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
+    """The dotted-path assignments that turn the full setting `base` into `target`."""
+    flat_base, flat_target = flatten(base), flatten(target)
+    return {k: v for k, v in sorted(flat_target.items()) if flat_base.get(k, object()) != v}
+
+
+def set_args(overrides: dict[str, Any]) -> list[str]:
+    return [arg for k, v in overrides.items() for arg in ("--set", f"{k}={json.dumps(v, separators=(',', ':'))}")]
+
+
+def closest_named(setting_json: dict[str, Any], setting_id: str) -> tuple[str, dict[str, Any]] | None:
+    """The named setting that needs the fewest overrides to give exactly `setting_id`."""
+    best: tuple[str, dict[str, Any]] | None = None
+    for name in sorted(NAMED_SETTINGS):
+        try:
+            base = named_setting(name).model_dump(mode="json")
+        except SettingError:
+            continue
+        if (base["task"]["name"], base["model"]["name"]) != (
+            setting_json.get("task", {}).get("name"), setting_json.get("model", {}).get("name")
+        ):
+            continue
+        over = overrides_from(base, setting_json)
+        if best is not None and len(over) >= len(best[1]):
+            continue
+        try:
+            if resolve_setting(name, over).id == setting_id:
+                best = (name, over)
+        except SettingError:
+            continue
+    return best
+
+
+def train_command(setting_json: dict[str, Any], setting_id: str, seeds: list[int], file_rel: str) -> list[str]:
+    """Commands that rebuild the runs: from the setting file, and from a named setting where one fits."""
+    seed_arg = seeds_text(seeds) or "0"
+    out = [shlex.join(["phenolab", "train", file_rel, "--seeds", seed_arg])]
+    named = closest_named(setting_json, setting_id)
+    if named is not None:
+        name, over = named
+        out.append(shlex.join(["phenolab", "train", name, *set_args(over), "--seeds", seed_arg]))
+    return out
+
+
+def reproduce_command(phenomenon: str, setting_name: str, setting_ids: list[str], seeds: list[int],
+                      first_setting: dict[str, Any]) -> str | None:
+    """`phenolab reproduce PHENOMENON --setting NAME --set ...` when it rebuilds exactly these settings
+    (`first_setting`: the stored JSON of the study's first setting)."""
+    from phenolab.phenomena import PHENOMENA
+
+    ph = PHENOMENA.get(phenomenon)
+    if ph is None or setting_name not in NAMED_SETTINGS or not setting_ids or not seeds:
+        return None
+    try:
+        over = overrides_from(named_setting(setting_name).model_dump(mode="json"), first_setting)
+        study = ph.study(setting_name, list(seeds), over, False)
+    except (SettingError, ValueError, KeyError, TypeError, NotImplementedError):
+        return None
+    if [s.id for s in study.settings][: len(setting_ids)] != list(setting_ids):
+        return None
+    seed_arg = seeds_text(seeds)
+    if seed_arg.isdigit():  # `reproduce --seeds N` means N seeds (0..N-1); one seed s is the range s-s
+        seed_arg = f"{seed_arg}-{seed_arg}"
+    return shlex.join(["phenolab", "reproduce", phenomenon, "--setting", setting_name, *set_args(over),
+                       "--seeds", seed_arg])

@@ -1,0 +1,164 @@
+"""What the report shows per study, read from the catalog alone.
+
+A study is either a phenomenon study recorded by `phenolab reproduce` (a catalog note of kind
+"signature": phenomenon, setting, setting id(s), seeds, summary, figure; the latest note per key
+wins) or a single stored setting with all its seeds. Both come with the rows behind them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from phenolab.catalog import Catalog
+from phenolab.phenomena import stat
+
+RUN_FIELDS = ("run_id", "setting_id", "seed", "status", "started", "wall_s", "replicas_in_batch")
+_HIDDEN = {"task", "model", "finished", "batch_id"}
+
+
+@dataclass
+class Study:
+    """One report page."""
+
+    id: str  # the study id `phenolab checklist` takes: a signature note key or a setting id
+    kind: str  # "phenomenon" or "setting"
+    title: str
+    setting_ids: list[str]
+    seeds: list[int]
+    phenomenon: str | None = None
+    setting_name: str | None = None
+    note: str = ""
+    created: float | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    figure: str | None = None  # path recorded in the note, if any
+
+    @property
+    def slug(self) -> str:
+        """A file name that is safe in a relative URL whatever the id holds, and unique per id."""
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "-", self.id).strip("-")[:60] or "study"
+        return f"{self.kind}-{stem}-{hashlib.sha256(self.id.encode()).hexdigest()[:8]}"
+
+
+def signature_studies(catalog: Catalog) -> list[Study]:
+    """The latest signature note of each key, as studies (malformed notes are skipped, not fatal)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for note in catalog.notes("signature"):
+        if isinstance(note["obj"], dict) and note["key"]:
+            latest[str(note["key"])] = note
+    out = []
+    for key, note in latest.items():
+        obj = note["obj"]
+        ids = obj.get("setting_ids") or ([obj["setting_id"]] if obj.get("setting_id") else [])
+        seeds = [int(s) for s in obj.get("seeds", []) if _is_int(s)]
+        phenomenon, name = str(obj.get("phenomenon", "")), str(obj.get("setting", ""))
+        out.append(Study(
+            id=key, kind="phenomenon", title=f"{phenomenon} · {name}", setting_ids=[str(i) for i in ids],
+            seeds=seeds, phenomenon=phenomenon, setting_name=name, note=str(obj.get("note") or ""),
+            created=note["created"], summary=obj.get("summary") if isinstance(obj.get("summary"), dict) else {},
+            figure=str(obj["figure"]) if obj.get("figure") else None,
+        ))
+    return out
+
+
+def setting_studies(catalog: Catalog, settings: pd.DataFrame) -> list[Study]:
+    """One study per stored setting, over all its seeds, with final values summarized."""
+    out = []
+    for row in settings.itertuples(index=False):
+        runs = catalog.runs(setting_id=row.setting_id)
+        out.append(Study(
+            id=row.setting_id, kind="setting", title=f"setting {row.setting_id} · {row.task} · {row.model}",
+            setting_ids=[row.setting_id], seeds=[int(s) for s in runs["seed"]], created=float(row.created),
+            summary=final_summary(runs),
+        ))
+    return out
+
+
+def final_summary(runs: pd.DataFrame) -> dict[str, Any]:
+    """Mean, sd and n over seeds of every numeric summary column (final_train_acc, ...)."""
+    skip = set(RUN_FIELDS) | _HIDDEN | {"final_step"}
+    out: dict[str, Any] = {}
+    for col in runs.columns:
+        if col in skip or not pd.api.types.is_numeric_dtype(runs[col]):
+            continue
+        out[col] = stat([float(v) for v in runs[col]])
+    if "final_step" in runs and len(runs):
+        out["final_step"] = stat([float(v) for v in runs["final_step"]])
+    return out
+
+
+def study_runs(catalog: Catalog, study: Study) -> pd.DataFrame:
+    """The catalog rows behind a study: its settings' runs, restricted to its seeds."""
+    frames = [catalog.runs(setting_id=sid) for sid in study.setting_ids]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=list(RUN_FIELDS))
+    runs = pd.concat(frames, ignore_index=True)
+    if study.kind == "phenomenon" and study.seeds:
+        runs = runs[runs["seed"].isin(study.seeds)]
+    return runs.reset_index(drop=True)
+
+
+def summary_rows(summary: dict[str, Any], prefix: str = "") -> list[dict[str, str]]:
+    """Table rows {field, mean, sd, n, value}: stat dicts as mean ± sd (n), other values as text."""
+    rows: list[dict[str, str]] = []
+    for key, val in summary.items():
+        name = f"{prefix}{key}"
+        if isinstance(val, dict) and "mean" in val and "n" in val:
+            rows.append({"field": name, "mean": fmt(val.get("mean")), "sd": fmt(val.get("sd")),
+                         "n": fmt(val.get("n")), "value": ""})
+        elif isinstance(val, dict) and any(isinstance(v, dict) for v in val.values()):
+            rows.extend(summary_rows(val, prefix=f"{name}."))
+        elif isinstance(val, dict):
+            rows.append({"field": name, "mean": "", "sd": "", "n": "",
+                         "value": ", ".join(f"{k}: {fmt(v)}" for k, v in val.items())})
+        else:
+            rows.append({"field": name, "mean": "", "sd": "", "n": "", "value": fmt(val)})
+    return rows
+
+
+def runs_table(runs: pd.DataFrame, multi_setting: bool) -> tuple[list[str], list[list[str]]]:
+    """Columns and formatted cells of the runs behind a study."""
+    fixed = [c for c in RUN_FIELDS if c in runs and (multi_setting or c != "setting_id")]
+    extra = [c for c in runs.columns if c not in RUN_FIELDS and c not in _HIDDEN]
+    cols = fixed + sorted(extra)
+    cells = [[fmt_time(v) if c == "started" else fmt(v) for c, v in zip(cols, row, strict=True)]
+             for row in runs[cols].itertuples(index=False)]
+    return cols, cells
+
+
+def fmt(value: Any) -> str:
+    """Numbers to 4 significant digits, missing values as an em dash, everything else as text."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "—"
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def fmt_time(value: Any) -> str:
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(value)))
+    except (TypeError, ValueError, OverflowError):
+        return fmt(value)
+
+
+def _is_int(value: Any) -> bool:
+    try:
+        int(value)
+    except (TypeError, ValueError):
+        return False
+    return True

@@ -1,0 +1,72 @@
+"""Gradient programs: the hand-derived MLP gradients equal autograd's (float64), in the bmm and the
+per-replica mm layouts, for every activation, both losses, one-hot inputs and no-bias nets."""
+
+import pytest
+import torch
+
+import phenolab  # noqa: F401
+from phenolab._rng import generators
+from phenolab.engine import step as step_mod
+from phenolab.engine import train
+from phenolab.engine.losses import per_replica_loss
+from phenolab.engine.step import AutogradGrads, MlpGrads, grad_program, small_class_ce
+from phenolab.models import build_model, model_class
+from phenolab.settings import validate_setting
+from phenolab.tasks import build_task
+
+MNIST = {"name": "mnist1d", "num_samples": 200}
+MODULAR = {"name": "modular", "p": 11, "op": "+", "train_fraction": 0.5}
+CASES = [
+    (MNIST, {"name": "mlp", "widths": [24, 12]}, "ce"),
+    (MNIST, {"name": "mlp", "width": 8, "depth": 1, "activation": "tanh"}, "mse"),
+    (MNIST, {"name": "mlp", "width": 8, "depth": 3, "activation": "gelu", "bias": False}, "ce"),
+    (MNIST, {"name": "mlp", "width": 8, "depth": 1, "activation": "identity"}, "ce"),
+    (MNIST, {"name": "mlp", "depth": 0}, "mse"),
+    (MODULAR, {"name": "mlp", "width": 16, "depth": 1, "activation": "quadratic", "bias": False}, "mse"),
+    (MODULAR, {"name": "mlp", "width": 16, "depth": 2}, "ce"),
+    ({"name": "linear_regression", "d": 6, "n_train": 30}, {"name": "mlp", "width": 8, "depth": 1}, "mse"),
+]
+
+
+def _grads(program, params, xb, yb):
+    params = {n: p.detach().clone().requires_grad_(True) for n, p in params.items()}
+    program(params, xb, yb)
+    return {n: p.grad for n, p in params.items()}
+
+
+@pytest.mark.parametrize("per_replica", [False, True])
+@pytest.mark.parametrize(("task", "model_cfg", "loss"), CASES)
+def test_mlp_grads_equal_autograd(task, model_cfg, loss, per_replica, monkeypatch):
+    monkeypatch.setattr(step_mod, "PER_REPLICA_MACS", 0 if per_replica else 1 << 62)
+    setting = validate_setting({"task": task, "model": model_cfg, "loss": loss, "dtype": "float64"})
+    seeds = [0, 1, 2]
+    data = build_task(setting.task, seeds, model_class("mlp").input_kind, torch.float64)
+    model = build_model(setting.model, data.input_dim, data.out_dim)
+    params = model.init(generators(seeds, "init"), torch.float64)
+    idx = torch.stack([torch.randperm(data.n_train, generator=g)[:7] for g in generators(seeds, "order")])
+    xb = data.x_train[torch.arange(3)[:, None], idx]
+    yb = data.y_train[torch.arange(3)[:, None], idx]
+    manual = MlpGrads(model, loss, data.num_classes, batch=7)
+    assert manual.per_replica == [per_replica] * len(manual.per_replica)
+    got = _grads(manual, params, xb, yb)
+    want = _grads(AutogradGrads(model, loss, data.num_classes, list(params)), params, xb, yb)
+    for name in params:
+        torch.testing.assert_close(got[name], want[name], rtol=1e-10, atol=1e-12)
+
+
+def test_small_class_ce_equals_per_replica_loss():
+    out = torch.randn(3, 9, 10, dtype=torch.float64)
+    y = torch.randint(0, 10, (3, 9))
+    torch.testing.assert_close(small_class_ce(out, y), per_replica_loss("ce", out, y, 10))
+
+
+def test_programs_chosen_per_model_and_loss_and_recorded():
+    base = {"task": MNIST, "model": {"name": "mlp", "width": 8}, "schedule": {"steps": 3, "batch_size": 10},
+            "eval": {"points": 2}}
+    assert train(validate_setting(base), [0]).strategy == "mlp-bmm/bmm/bmm"
+    stable = train(validate_setting({**base, "loss": "stablemax_ce"}), [0])
+    assert stable.strategy == "autograd"
+    model = build_model(validate_setting(base).model, 40, 10)
+    assert isinstance(grad_program(model, "ce", 10, [], batch=100), MlpGrads)
+    wide = build_model(validate_setting({**base, "model": {"name": "mlp", "width": 1024}}).model, 40, 10)
+    assert grad_program(wide, "ce", 10, [], batch=100).strategy == "mlp-bmm/mm/bmm"

@@ -1,0 +1,269 @@
+"""Lottery tickets on real training: each round's mask has exactly the sparsity asked for, pruned
+weights stay exactly zero through AdamW and weight decay, masks equal torch.nn.utils.prune's,
+rewinding to step k equals the run at step k, merged batches equal per-model training, the
+ticket beats both controls at high sparsity over 3 seeds, a study resumes per round, and the CLI
+reproduces from the catalog."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.utils.prune as torch_prune
+from typer.testing import CliRunner
+
+import phenolab  # noqa: F401  (registers tasks, models, phenomena)
+from phenolab._rng import generators
+from phenolab.catalog import Catalog, run_id_for
+from phenolab.cli import app
+from phenolab.engine import train
+from phenolab.phenomena.lottery import LOTTERY, error_barrier, interpolation_errors, lottery_signature
+from phenolab.phenomena.pruning import (
+    LotteryPlan,
+    expected_survivors,
+    full_masks,
+    layer_rates,
+    prune_round,
+    remaining_fraction,
+    run_rounds,
+    shuffle_masks,
+    study_model,
+)
+from phenolab.settings import SettingError, resolve_setting, validate_setting
+from phenolab.tasks import build_task
+
+NAME = "frankle_carbin2019_mnist1d"
+# LeNet-300-100 shrunk to 100-50 on 1600 MNIST-1D points, 10 epochs, AdamW with weight decay,
+# half of each hidden layer pruned per round so 3 rounds reach 14% of the weights.
+REDUCED = {"task.num_samples": 2000, "model.widths": [100, 50], "schedule.epochs": 10, "eval.points": 4,
+           "optim.name": "adamw", "optim.lr": 1.2e-3, "optim.weight_decay": 0.01,
+           "prune.rate_hidden": 0.5, "prune.rate_output": 0.25}
+SEEDS = [0, 1, 2]
+ROUNDS = 3
+TINY = {"task.num_samples": 300, "model.widths": [16, 8], "schedule.epochs": 3, "schedule.batch_size": 50,
+        "eval.points": 3}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """The reduced study trained to 2 rounds, then extended to 3 (a resumed study)."""
+    cat = Catalog(tmp_path_factory.mktemp("lottery") / "cat")
+    written_2 = LOTTERY.execute(LOTTERY.study(NAME, SEEDS, REDUCED, False, {"rounds": ROUNDS - 1}), cat, None)
+    full = LOTTERY.study(NAME, SEEDS, REDUCED, False, {"rounds": ROUNDS})
+    written_3 = LOTTERY.execute(full, cat, None)
+    return cat, full, full.options["plan"], written_2, written_3
+
+
+def _final(cat: Catalog, setting, seeds) -> dict[str, torch.Tensor]:
+    per = [cat.load_checkpoint(run_id_for(setting.id, s)) for s in seeds]
+    return {n: torch.stack([p[n] for p in per]) for n in per[0]}
+
+
+def _weight_names(plan):
+    model = study_model(plan.base)
+    return model.weight_names(model.init([torch.Generator()]))
+
+
+def test_study_resumes_at_the_round_it_reached(study):
+    cat, full, plan, written_2, written_3 = study
+    # rounds 0-2: dense + round-0 copy, 3 controls x 2 rounds, round-2 copy; each x 3 seeds
+    assert len(written_2) == 3 * (2 + 3 * 2 + 1)
+    round3 = {plan.run(ROUNDS, c).id for c in ("ticket", "reinit", "shuffle")} | {
+        plan.run(ROUNDS, "ticket", "alternate").id}
+    assert len(written_3) == 12 and {r.rsplit("-", 1)[0] for r in written_3} == round3
+    assert LOTTERY.execute(full, cat, None) == []  # nothing left to train
+    assert cat.integrity_check() == "ok"
+
+
+def test_mask_sparsity_is_exactly_what_was_asked_each_round(study):
+    cat, _, plan, _, _ = study
+    names = _weight_names(plan)
+    rates = layer_rates(names, 0.5, 0.25)
+    previous = None
+    for r in range(1, ROUNDS + 1):
+        ticket = _final(cat, plan.run(r, "ticket"), SEEDS)
+        for control in ("ticket", "reinit", "shuffle"):
+            params = _final(cat, plan.run(r, control), SEEDS)
+            for n in names:
+                size = params[n][0].numel()
+                kept = (params[n] != 0).reshape(len(SEEDS), -1).sum(1)
+                assert kept.tolist() == [expected_survivors(size, rates[n], r)] * len(SEEDS), (r, control, n)
+        reinit = _final(cat, plan.run(r, "reinit"), SEEDS)
+        shuffled = _final(cat, plan.run(r, "shuffle"), SEEDS)
+        for n in names:
+            assert torch.equal(ticket[n] != 0, reinit[n] != 0)  # reinit: the same mask
+            assert not torch.equal(ticket[n] != 0, shuffled[n] != 0)  # shuffle: another mask, same counts
+            if previous is not None:
+                assert not ((ticket[n] != 0) & (previous[n] == 0)).any()  # pruned weights never return
+        previous = ticket
+
+
+def test_pruned_weights_stay_exactly_zero_through_adamw_and_weight_decay(study):
+    cat, _, plan, _, _ = study
+    assert plan.base.optim.name == "adamw" and plan.base.optim.weight_decay > 0
+    names = _weight_names(plan)
+    masks = full_masks(_final(cat, plan.dense(), SEEDS), names)
+    rates = layer_rates(names, 0.5, 0.25)
+    theta0 = study_model(plan.base).init(generators(SEEDS, "init"))
+    for r in range(1, ROUNDS + 1):  # masks replayed from the trained sources, independent of the zeros
+        source = plan.dense() if r == 1 else plan.run(r - 1, "ticket")
+        masks = prune_round(_final(cat, source, SEEDS), masks, rates)
+        ticket = _final(cat, plan.run(r, "ticket"), SEEDS)
+        for n in names:
+            assert (ticket[n][masks[n] == 0] == 0).all()
+            moved = ticket[n][masks[n] == 1] != theta0[n][masks[n] == 1]
+            assert moved.float().mean() > 0.99  # survivors did train
+    assert remaining_fraction(masks).tolist() == pytest.approx([0.14] * 3, abs=0.01)
+
+
+@pytest.mark.parametrize("optim", [{"name": "adam", "weight_decay": 0.1},
+                                   {"name": "sgd", "momentum": 0.9, "weight_decay": 0.1}])
+def test_engine_masks_hold_through_optimizer_state(optim):
+    setting = resolve_setting(NAME, {**TINY, **{f"optim.{k}": v for k, v in optim.items()}})
+    gen = torch.Generator().manual_seed(0)
+    model = study_model(setting)
+    init = model.init(generators([0, 1], "init"))
+    masks = {n: (torch.rand(init[n].shape, generator=gen) > 0.8).float() for n in model.weight_names(init)}
+    free = train(setting, [0, 1], init_params=init).params
+    masked = train(setting, [0, 1], init_params=init, masks=masks).params
+    for n, m in masks.items():
+        assert (free[n][m == 0] != 0).all()  # without the mask these weights would be alive
+        assert (masked[n][m == 0] == 0).all()
+
+
+def test_masks_equal_torch_prune_l1_unstructured(study):
+    cat, _, plan, _, _ = study
+    names = _weight_names(plan)
+    rates = layer_rates(names, 0.5, 0.25)
+    dense, ticket1 = _final(cat, plan.dense(), SEEDS), _final(cat, plan.run(1, "ticket"), SEEDS)
+    round1 = prune_round(dense, full_masks(dense, names), rates)
+    round2 = prune_round(ticket1, round1, rates)
+    for k in range(len(SEEDS)):
+        for n in names:
+            w = dense[n][k]
+            lin = torch.nn.Linear(w.shape[0], w.shape[1], bias=False)
+            with torch.no_grad():
+                lin.weight.copy_(w.t())  # nn.Linear stores [out, in]
+            torch_prune.l1_unstructured(lin, "weight", amount=rates[n])
+            assert torch.equal(lin.weight_mask.t(), round1[n][k])
+            with torch.no_grad():  # a second call prunes a share of the survivors of the trained ticket
+                lin.weight_orig.copy_(ticket1[n][k].t())
+                lin(torch.zeros(1, w.shape[0]))  # the forward pre-hook refreshes lin.weight, which torch ranks
+            torch_prune.l1_unstructured(lin, "weight", amount=rates[n])
+            assert torch.equal(lin.weight_mask.t(), round2[n][k])
+
+
+def test_global_scope_and_shuffle_keep_counts():
+    gen = torch.Generator().manual_seed(1)
+    params = {"w0": torch.randn(2, 30, 20, generator=gen), "w1": torch.randn(2, 20, 5, generator=gen) * 3}
+    masks = full_masks(params, ["w0", "w1"])
+    for r in range(1, 4):
+        masks = prune_round(params, masks, {"w0": 0.2, "w1": 0.2}, scope="global")
+        kept = sum(m.reshape(2, -1).sum(1) for m in masks.values())
+        assert kept.tolist() == [expected_survivors(700, 0.2, r)] * 2
+    assert masks["w1"].mean() > masks["w0"].mean()  # the larger-magnitude layer keeps more
+    shuffled = shuffle_masks(masks, [torch.Generator().manual_seed(s) for s in (0, 1)])
+    for n in masks:
+        assert torch.equal(shuffled[n].reshape(2, -1).sum(1), masks[n].reshape(2, -1).sum(1))
+        assert not torch.equal(shuffled[n], masks[n])
+
+
+def test_rewinding_to_step_k_equals_the_run_at_step_k():
+    setting = resolve_setting(NAME, TINY)
+    plan = LotteryPlan(setting, rounds=1, rewind_step=7)
+    source = plan.rewind_source()
+    assert source.schedule.steps == 7 and source.prune.control == "dense"
+    full = train(plan.dense().with_overrides({"checkpoints": "eval", "eval.every": 7}), [0, 1])
+    theta_k = train(source, [0, 1]).params
+    for n, v in theta_k.items():
+        assert torch.equal(full.checkpoints[7][n], v)
+    assert not torch.equal(full.params["w0"], theta_k["w0"])
+
+
+def test_merged_batch_equals_per_model_training(tmp_path):
+    setting = resolve_setting(NAME, TINY)
+    plan = LotteryPlan(setting, rounds=1, rewind_step=4)
+    a, b = Catalog(tmp_path / "a"), Catalog(tmp_path / "b")
+    written = run_rounds(plan, [0, 1], a, batched=True)
+    assert sorted(written) == sorted(run_rounds(plan, [0, 1], b, batched=False))
+    for run_id in written:
+        pa, pb = a.load_checkpoint(run_id), b.load_checkpoint(run_id)
+        for n in pa:
+            torch.testing.assert_close(pa[n], pb[n], atol=1e-6, rtol=1e-5)
+    assert a.run(written[-1])["replicas_in_batch"] == 8  # 3 controls + the copy, 2 seeds each
+
+
+def test_ticket_beats_both_controls_at_high_sparsity(study):
+    cat, _, plan, _, _ = study
+    sig = lottery_signature(cat, plan, SEEDS)
+    acc = {(r["round"], r["control"], r["seed"]): r["test_acc"] for r in sig["per_run"]}
+    gaps = {c: [acc[ROUNDS, "ticket", s] - acc[ROUNDS, c, s] for s in SEEDS] for c in ("reinit", "shuffle")}
+    print(f"\nat {100 * sig['fractions'][ROUNDS]:.1f}% of weights: ticket - reinit {gaps['reinit']}, "
+          f"ticket - shuffle {gaps['shuffle']}")
+    assert min(gaps["reinit"]) > 0 and min(gaps["shuffle"]) > 0  # every seed, both controls
+    advantage = [v for k, v in sig["summary"].items() if k.startswith("ticket advantage")]
+    assert advantage and all(a["mean"] > 0 for a in advantage)
+    assert sig["summary"]["ticket matches dense down to (% weights)"] is not None
+    assert sig["summary"]["reinit matches dense down to (% weights)"] is None
+
+
+def test_instability_endpoints_are_the_stored_runs(study):
+    cat, _, plan, _, _ = study
+    rows = lottery_signature(cat, plan, SEEDS)["instability"]
+    # every copy in the catalog: rounds 0 and 2 from the 2-round study, 3 from its extension
+    assert [(r["rewind_step"], r["round"]) for r in rows] == [(0, 0), (0, ROUNDS - 1), (0, ROUNDS)]
+    for row in rows:
+        errors = np.asarray(row["errors"])
+        for setting, col in ((plan.run(row["round"], "ticket"), 0),
+                             (plan.run(row["round"], "ticket", "alternate"), -1)):
+            runs = cat.runs(setting_id=setting.id).sort_values("seed")
+            assert runs["seed"].tolist() == SEEDS
+            np.testing.assert_allclose(errors[:, col], 1 - runs["final_test_acc"].to_numpy(), atol=1e-12)
+        assert (np.asarray(row["barriers"]) >= 0).all()
+    model, setting = study_model(plan.base), plan.base
+    params = _final(cat, plan.dense(), SEEDS)
+    data = build_task(setting.task, SEEDS)
+    same = interpolation_errors(setting, model, params, params, data)
+    assert np.allclose(error_barrier(same), 0)  # a run with itself: no barrier
+
+
+def test_reproduce_cli_reuses_catalog_and_prints_json(study, tmp_path):
+    cat, _, _, _, _ = study
+    args = ["reproduce", "lottery", "--setting", NAME, "--seeds", "3", "--rounds", str(ROUNDS), "--json",
+            "--catalog", str(cat.path)]
+    for key, value in REDUCED.items():
+        args += ["--set", f"{key}={json.dumps(value)}"]
+    res = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["trained"] == 0 and out["dense_test_acc"]["n"] == 3
+    assert out["figure"].endswith(".png") and os.path.getsize(out["figure"]) > 10_000
+    assert len(out["per_run"]) == 3 * (1 + 3 * ROUNDS)
+
+
+def test_bad_options_are_one_line_and_write_nothing(tmp_path):
+    with pytest.raises(SettingError, match="--rounds 0"):
+        LOTTERY.study(NAME, [0], TINY, False, {"rounds": 0})
+    with pytest.raises(SettingError, match="--rewind-step 10000"):
+        LOTTERY.study(NAME, [0], TINY, False, {"rewind_step": 10_000})
+    with pytest.raises(SettingError, match="model.name 'linear'"):
+        LOTTERY.study(NAME, [0], {"model.name": "linear", "optim.name": "lstsq"}, False, {})
+    cat = tmp_path / "cat"
+    env = dict(os.environ, PHENOLAB_THREADS="1")
+    res = subprocess.run([sys.executable, "-c", "from phenolab.cli import main; main()", "reproduce", "lottery",
+                          "--rounds", "0", "--catalog", str(cat)], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 2 and "--rounds 0" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert not (cat / "catalog.db").exists()
+
+
+def test_each_round_and_control_has_its_own_id():
+    plan = LotteryPlan(resolve_setting(NAME, {}), rounds=15)
+    ids = [s.id for s in plan.settings()]
+    assert len(ids) == len(set(ids)) == 1 + 15 * 3 + 2  # dense, 3 controls x 15, copies of rounds 0 and 15
+    assert plan.dense().id == resolve_setting(NAME, {}).id  # `phenolab train` of the canonical setting reuses it
+    plain = validate_setting({k: v for k, v in plan.base.model_dump(mode="json").items() if k != "prune"})
+    assert plain.prune is None and plain.id != plan.dense().id

@@ -1,0 +1,99 @@
+"""MLflow export round trip: runs written with `phenolab export-mlflow` are read back with MLflow's
+own client, params = the setting, metrics = the catalog's curves step by step, tags = phenomenon,
+setting id, seed; a second export adds nothing."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from phenolab import Catalog
+from phenolab.cli import app, main
+from phenolab.export_mlflow import metric_key, setting_params
+
+mlflow = pytest.importorskip("mlflow", reason="the MLflow export is optional: pip install 'phenolab[mlflow]'")
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+runner = CliRunner()
+GROK = ["--set", "task.p=13", "--set", "schedule.steps=30"]
+PRIME = ["--set", "task.p=11", "--set", "schedule.steps=20", "--set",
+         'measures=[{"name": "prime_parameter_count", "params": {"scale": 10}}]']
+
+
+def ok(*args: object) -> str:
+    res = runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    return res.output
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mlflow")
+    cat = root / "cat"
+    ok("reproduce", "grokking", *GROK, "--seeds", "2", "--catalog", cat)
+    ok("train", "gromov2023", *PRIME, "--seeds", "0-1", "--catalog", cat, "--no-figure")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    out = ok("export-mlflow", uri, "--catalog", cat)
+    return Catalog(cat), uri, out
+
+
+def test_runs_params_metrics_and_tags_round_trip(exported):
+    catalog, uri, out = exported
+    assert "exported 4 run(s)" in out
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("phenolab")
+    runs = {r.data.tags["phenolab.run_id"]: r for r in client.search_runs([exp.experiment_id])}
+    table = catalog.runs()
+    assert sorted(runs) == sorted(table["run_id"])
+    grok_id = catalog.notes("signature")[0]["obj"]["setting_id"]
+    for row in table.itertuples():
+        run = runs[row.run_id]
+        assert run.info.status == "FINISHED" and run.info.run_name == row.run_id
+        tags = run.data.tags
+        assert tags["phenolab.setting_id"] == row.setting_id and tags["phenolab.seed"] == str(row.seed)
+        assert tags["phenolab.phenomenon"] == ("grokking" if row.setting_id == grok_id else "")
+        params = run.data.params
+        assert params == {**setting_params(catalog.setting(row.setting_id)), "seed": str(row.seed)}
+        assert params["optim.name"] == "adamw" and params["task.p"] in ("13", "11")
+        assert params["optim.betas"] == "[0.9,0.98]" and params["schedule.steps"] in ("30", "20")
+        curves = catalog.curves(run_ids=[row.run_id])
+        assert set(run.data.metrics) == {metric_key(m) for m in curves["metric"].unique()}
+        for metric, df in curves.groupby("metric"):
+            history = sorted(client.get_metric_history(run.info.run_id, metric_key(metric)), key=lambda m: m.step)
+            assert [m.step for m in history] == df["step"].tolist()
+            assert [m.value for m in history] == df["value"].tolist()  # float64 both ways: exact
+
+
+def test_measure_names_mlflow_rejects_are_renamed_and_recorded(exported):
+    catalog, uri, _ = exported
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("phenolab")
+    prime = [r for r in client.search_runs([exp.experiment_id])
+             if "prime_parameter_count_scale_10" in r.data.metrics]
+    assert len(prime) == 2
+    assert prime[0].data.tags["phenolab.metric_names"] == \
+        '{"prime_parameter_count_scale_10": "prime_parameter_count(scale=10)"}'
+    assert catalog.curves(metrics=["prime_parameter_count(scale=10)"])["value"].max() > 0
+
+
+def test_second_export_adds_nothing_and_where_selects(exported):
+    catalog, uri, _ = exported
+    assert "exported 0 run(s)" in ok("export-mlflow", uri, "--catalog", catalog.path)
+    client = MlflowClient(tracking_uri=uri)
+    assert len(client.search_runs([client.get_experiment_by_name("phenolab").experiment_id])) == 4
+    assert "exported 2 run(s)" in ok("export-mlflow", uri, "--catalog", catalog.path, "--where", "task.p=13",
+                                     "--experiment", "only-p13")
+    only = client.search_runs([client.get_experiment_by_name("only-p13").experiment_id])
+    assert {r.data.params["task.p"] for r in only} == {"13"}
+
+
+def test_without_mlflow_the_error_is_one_line(exported, monkeypatch, capsys):
+    catalog, _, _ = exported
+    monkeypatch.setitem(sys.modules, "mlflow.tracking", None)  # what an install without the extra sees
+    monkeypatch.setattr(sys, "argv", ["phenolab", "export-mlflow", "sqlite:///x.db", "--catalog", str(catalog.path)])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert exc.value.code == 2 and len(err) == 1 and "MLflow export needs mlflow: pip install 'phenolab" in err[0]

@@ -1,0 +1,226 @@
+"""Sweeps: grid expansion, skipping stored runs, Ctrl-C and kill -9 mid-sweep then resume, two
+concurrent sweeps on one catalog, and phase diagrams read from the catalog."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from phenolab.catalog import Catalog
+from phenolab.cli import main
+from phenolab.execute.grid import (
+    SweepSpec,
+    build_sweep_spec,
+    expand_grid,
+    load_sweep_file,
+    parse_grid_arg,
+    resolve_axes,
+    sweep_points,
+)
+from phenolab.phenomena import PHENOMENA
+from phenolab.settings import SettingError, resolve_setting
+
+TINY = ["--set", "task.p=13", "--set", "schedule.steps=30"]
+
+
+def run_cli(args: list[str], capsys, monkeypatch) -> tuple[int, str, str]:
+    """The real entry point in-process: (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["phenolab", *args])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    out = capsys.readouterr()
+    return int(exc.value.code or 0), out.out, out.err
+
+
+def subprocess_sweep(args: list[str], cwd: Path) -> subprocess.Popen:
+    env = dict(os.environ, PHENOLAB_THREADS="1")
+    return subprocess.Popen([sys.executable, "-c", "from phenolab.cli import main; main()", "sweep", *args],
+                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def stored(cat: Path) -> list[str]:
+    with closing(sqlite3.connect(cat)) as conn:
+        return [r for (r,) in conn.execute("SELECT run_id FROM runs")]
+
+
+def catalog_is_whole(cat: Path, n_metrics: int = 4) -> None:
+    """Integrity ok, every run stored once with all its curves, no curve without its run."""
+    c = Catalog(cat)
+    assert c.integrity_check() == "ok"
+    ids = stored(cat)
+    assert len(ids) == len(set(ids))
+    with closing(sqlite3.connect(cat)) as conn:
+        per_run = dict(conn.execute("SELECT run_id, COUNT(*) FROM curves GROUP BY run_id").fetchall())
+    assert set(per_run) == set(ids) and set(per_run.values()) <= {n_metrics}
+
+
+# ---- grids --------------------------------------------------------------------------------------
+def test_grid_values_are_typed_by_the_field():
+    base = resolve_setting("gromov2023", {})
+    width, frac, lr, wd = resolve_axes(base, [
+        parse_grid_arg("model.width=16:256:5:log"), parse_grid_arg("task.train_fraction=0.1:0.9:9"),
+        parse_grid_arg("optim.lr=1e-3:1e-1:3:log"), parse_grid_arg("optim.weight_decay=0,1,5,10")])
+    assert width.values == (16, 32, 64, 128, 256) and all(type(v) is int for v in width.values)
+    assert frac.values == (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # 0.3, not 0.30000000000000004
+    assert lr.values == (0.001, 0.01, 0.1)
+    assert wd.values == (0, 1, 5, 10)
+    # an int range that rounds to repeated values keeps each int once
+    assert resolve_axes(base, [parse_grid_arg("model.width=1:3:7")])[0].values == (1, 2, 3)
+    # lists in brackets are one value each
+    axis = parse_grid_arg("model.widths=[300,100],[64,32]")
+    assert axis.values == ([300, 100], [64, 32])
+
+
+def test_expansion_is_the_cartesian_product_with_distinct_ids():
+    base = resolve_setting("gromov2023", {"task.p": 13})
+    axes = resolve_axes(base, [parse_grid_arg("task.train_fraction=0.2,0.4,0.6"),
+                               parse_grid_arg("optim.weight_decay=0,1")])
+    points = expand_grid(base, axes)
+    assert len(points) == 6 and len({p.setting.id for p in points}) == 6
+    assert points[1].overrides == {"task.train_fraction": 0.2, "optim.weight_decay": 1}
+    assert points[1].setting.id == base.with_overrides(points[1].overrides).id
+    # a value equal to the base gives the same setting as typing nothing: one point, not two
+    assert len(expand_grid(base, resolve_axes(base, [parse_grid_arg("task.p=13,13.0")]))) == 1
+    with pytest.raises(SettingError, match="model.width"):
+        resolve_axes(base, [parse_grid_arg("model.width=8,0")])
+
+
+def test_sweep_file_equals_the_command_line(tmp_path):
+    f = tmp_path / "sweep.yaml"
+    f.write_text("base: gromov2023\nset: {task.p: 13}\ngrid:\n  task.train_fraction: [0.2, 0.4]\n"
+                 "  model.width: '16:64:3:log'\nseeds: 0-2\n")
+    from_file = load_sweep_file(f)
+    from_cli = build_sweep_spec("gromov2023", None, ["task.train_fraction=0.2,0.4", "model.width=16:64:3:log"],
+                                ["task.p=13"], "0-2")
+    assert from_file.seeds == from_cli.seeds == [0, 1, 2]
+    ids = [p.setting.id for p in sweep_points(from_file)]
+    assert ids == [p.setting.id for p in sweep_points(from_cli)] and len(ids) == 6
+    assert isinstance(from_cli, SweepSpec)
+
+
+# ---- running ------------------------------------------------------------------------------------
+def test_sweep_stores_every_run_once_and_skips_them_on_rerun(tmp_path, capsys, monkeypatch):
+    cat = tmp_path / "cat"
+    args = ["sweep", "gromov2023", *TINY, "--grid", "task.train_fraction=0.3,0.6", "--grid",
+            "optim.weight_decay=0,5", "--catalog", str(cat), "--json"]
+    code, out, err = run_cli([*args, "--seeds", "0-2"], capsys, monkeypatch)
+    assert code == 0, err
+    report = json.loads(out)
+    assert code == 0 and report["trained"] == 12 and report["already_stored"] == 0 and report["remaining"] == 0
+    assert "4 setting(s) × 3 seed(s) = 12 runs" in err
+    runs = Catalog(cat).runs()
+    assert len(runs) == 12 and set(runs["replicas_in_batch"]) == {3}  # seeds of a setting trained together
+    code, out, _ = run_cli([*args, "--seeds", "0-3"], capsys, monkeypatch)
+    again = json.loads(out)
+    assert code == 0 and again["already_stored"] == 12 and again["trained"] == 4  # only seed 3 is new
+    catalog_is_whole(cat / "catalog.db")
+
+
+def test_ctrl_c_then_kill_9_then_rerun_loses_and_duplicates_nothing(tmp_path, capsys, monkeypatch):
+    cat = tmp_path / "c.db"
+    args = ["gromov2023", "--set", "task.p=13", "--set", "schedule.steps=400", "--grid",
+            "task.train_fraction=0.2:0.8:7", "--grid", "optim.weight_decay=1,5", "--seeds", "0-1",
+            "--catalog", str(cat), "--json"]
+    total = 14 * 2
+
+    def wait_for(n: int, proc: subprocess.Popen) -> int:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            have = Catalog(cat).count_runs()
+            if have >= n:
+                return have
+            time.sleep(0.02)
+        raise AssertionError(f"sweep ended or stalled before {n} runs: {proc.communicate()}")
+
+    first = subprocess_sweep(args, tmp_path)
+    wait_for(2, first)
+    first.send_signal(signal.SIGINT)  # Ctrl-C
+    out, err = first.communicate(timeout=60)
+    kept = len(stored(cat))
+    assert first.returncode == 130, err
+    assert "interrupted" in err and "Rerun the same command" in err
+    assert json.loads(out)["trained"] == kept and 2 <= kept < total
+    catalog_is_whole(cat)
+
+    second = subprocess_sweep(args, tmp_path)
+    wait_for(kept + 2, second)
+    second.kill()  # kill -9, wherever it is: training, or inside a write transaction
+    second.communicate(timeout=60)
+    after_kill = len(stored(cat))
+    assert second.returncode == -signal.SIGKILL and kept + 2 <= after_kill < total
+    catalog_is_whole(cat)
+
+    code, out, _ = run_cli(["sweep", *args], capsys, monkeypatch)
+    report = json.loads(out)
+    assert code == 0 and report["already_stored"] == after_kill and report["trained"] == total - after_kill
+    assert len(stored(cat)) == total
+    catalog_is_whole(cat)
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_two_sweeps_at_once_on_overlapping_grids_store_the_union_once(tmp_path):
+    cat = tmp_path / "shared.db"
+    common = ["--set", "task.p=13", "--set", "schedule.steps=200", "--seeds", "0-2", "--catalog", str(cat), "--json"]
+    a = subprocess_sweep(["gromov2023", "--grid", "task.train_fraction=0.2,0.3,0.4,0.5,0.6", *common], tmp_path)
+    b = subprocess_sweep(["gromov2023", "--grid", "task.train_fraction=0.6,0.5,0.4,0.7,0.8", *common], tmp_path)
+    (out_a, err_a), (out_b, err_b) = a.communicate(timeout=300), b.communicate(timeout=300)
+    assert a.returncode == 0 and b.returncode == 0, (err_a, err_b)
+    assert "locked" not in err_a + err_b
+    ra, rb = json.loads(out_a), json.loads(out_b)
+    union = 7 * 3
+    assert len(stored(cat)) == union
+    # every run was written by exactly one process; what the other trained too was skipped, not duplicated
+    assert ra["trained"] + rb["trained"] == union
+    assert ra["remaining"] == rb["remaining"] == 0
+    catalog_is_whole(cat)
+
+
+# ---- phase diagrams -----------------------------------------------------------------------------
+def test_phase_diagram_matches_the_phenomenon_signature_cell_by_cell(tmp_path, capsys, monkeypatch):
+    from phenolab.phenomena.phase import RUN_SIGNATURES, PhaseCell, phase_table
+
+    cat = tmp_path / "cat"
+    args = ["phase", "grokking", "--setting", "gromov2023", "--set", "task.p=13", "--set", "schedule.steps=150",
+            "--grid", "task.train_fraction=0.3,0.8", "--grid", "optim.weight_decay=0,5", "--seeds", "2",
+            "--catalog", str(cat), "--out", str(tmp_path / "fig"), "--json"]
+    code, out, _ = run_cli(args, capsys, monkeypatch)
+    res = json.loads(out)
+    assert code == 0 and res["trained"] == 8 and res["field"] == "phase"
+    assert Path(res["figure"]).stat().st_size > 10_000 and Path(res["csv"]).is_file()
+    table = pd.read_csv(res["csv"])
+    assert len(table) == 4 and set(table["n"]) == {2}
+    counts = table[[f"n_{p}" for p in ("comprehension", "grokking", "memorization", "confusion")]].sum(axis=1)
+    assert (counts == 2).all()
+
+    # each cell equals Grokking.signature on that cell's study: the fast per-run path agrees field by field
+    ph, catalog, fast = PHENOMENA["grokking"], Catalog(cat), RUN_SIGNATURES["grokking"]
+    for row in table.to_dict("records"):
+        over = {"task.p": 13, "schedule.steps": 150, "task.train_fraction": row["task.train_fraction"],
+                "optim.weight_decay": row["optim.weight_decay"]}
+        study = ph.study("gromov2023", [0, 1], over, False)
+        per_run = ph.signature(catalog, study)["per_run"]
+        phases = [r["phase"] for r in per_run]
+        assert row[f"n_{row['value']}"] == phases.count(row["value"]) == max(map(phases.count, phases))
+        for r in per_run:
+            df = catalog.curves(run_ids=[r["run_id"]])
+            curves = {m: (g["step"].to_numpy(), g["value"].to_numpy()) for m, g in df.groupby("metric")}
+            quick = fast.fn(curves)
+            assert {f: quick[f] for f in fast.fields} == {f: r[f] for f in fast.fields}
+        axes = [parse_grid_arg("task.train_fraction=0.5"), parse_grid_arg("optim.weight_decay=1")]
+        t = phase_table(catalog, ph, axes, [PhaseCell(0.5, 1, study)], "final_test_acc")
+        assert t["mean"].iloc[0] == pytest.approx(np.mean([r["final_test_acc"] for r in per_run]), abs=1e-12)
+
+    # rerun: everything is in the catalog, nothing is trained
+    code, out, _ = run_cli(args, capsys, monkeypatch)
+    assert code == 0 and json.loads(out)["trained"] == 0
