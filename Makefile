@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 
-.PHONY: demo test venv venv-dev bench clean
+.PHONY: demo test venv venv-dev browser bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +25,16 @@ venv-dev: $(VENV)/.installed-dev
 demo: venv  ## set up and run the main job: 8 seeds of an MLP on MNIST-1D, catalog, figure
 	$(BIN)/phenolab demo
 
-test: venv-dev  ## set up and run the tests: ruff, then pytest
+test: venv-dev browser  ## set up and run the tests: ruff, then pytest
 	$(BIN)/ruff check phenolab tests bench examples
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+browser:  ## headless Chromium for tests/test_browser.py (Debian packages; installed only when missing and root)
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+		|| echo "browser: apt-get could not install chromium; tests/test_browser.py will be skipped"; \
+	else echo "browser: not root or no apt-get: install chromium and chromium-driver, or tests/test_browser.py is skipped"; fi
 
 bench: venv
 	$(BIN)/python bench/batched_vs_loop.py

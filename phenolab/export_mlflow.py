@@ -44,19 +44,19 @@ def setting_params(setting_json: dict[str, Any]) -> dict[str, str]:
 def phenomena_of_settings(catalog: Catalog) -> dict[str, str]:
     """setting id -> phenomenon, from the studies `phenolab reproduce` recorded."""
     out: dict[str, str] = {}
-    for note in catalog.notes("signature"):
-        obj = note["obj"] if isinstance(note["obj"], dict) else {}
-        ids = obj.get("setting_ids") or [obj.get("setting_id")]
-        for sid in ids:
-            if sid and obj.get("phenomenon"):
-                out[str(sid)] = str(obj["phenomenon"])
+    from phenolab.report.studies import signature_studies
+
+    for study in signature_studies(catalog):
+        for sid in study.setting_ids:
+            if study.phenomenon:
+                out[sid] = study.phenomenon
     return out
 
 
-def export_mlflow(catalog: Catalog, uri: str, where: dict[str, Any] | None = None,
-                  experiment: str = DEFAULT_EXPERIMENT) -> int:
-    """Write the catalog's runs (those matching `where`) to the MLflow store at `uri`; returns how many
-    were written (runs already exported to that experiment are skipped)."""
+def export_mlflow(catalog: Catalog, uri: str, where: dict[str, Any] | None = None, *,
+                  run_ids: list[str] | None = None, experiment: str = DEFAULT_EXPERIMENT) -> int:
+    """Write the catalog's runs (those matching `where`, and among `run_ids` if given) to the MLflow
+    store at `uri`; returns how many were written (runs already in that experiment are skipped)."""
     try:
         from mlflow.entities import Metric, Param, RunTag
         from mlflow.tracking import MlflowClient
@@ -64,6 +64,8 @@ def export_mlflow(catalog: Catalog, uri: str, where: dict[str, Any] | None = Non
         raise CatalogError("MLflow export needs mlflow: pip install 'phenolab[mlflow]'") from None
 
     runs = catalog.runs(where=where)
+    if run_ids is not None:
+        runs = runs[runs["run_id"].isin(set(run_ids))]
     if runs.empty:
         return 0
     client = MlflowClient(tracking_uri=uri)

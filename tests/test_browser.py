@@ -4,7 +4,6 @@ screenshot. Skipped, with the reason shown, only where Chromium is not installed
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,7 +22,6 @@ from test_report import build_catalog, ok, tags_of  # noqa: E402
 
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--window-size=1280,1700")
-SCREENSHOT_DOC = Path(__file__).resolve().parents[1] / "docs" / "report-screenshot.png"
 
 
 @pytest.fixture(scope="module")
@@ -87,5 +85,3 @@ def test_report_pages_in_chromium(browser, tmp_path, payload):
     visit(browser, study)
     shot = tmp_path / f"report-{'payload' if payload else 'plain'}.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 20_000
-    if not payload and os.environ.get("PHENOLAB_UPDATE_SCREENSHOT") == "1":
-        shutil.copyfile(shot, SCREENSHOT_DOC)

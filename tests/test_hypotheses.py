@@ -17,7 +17,7 @@ from phenolab.cli import app
 from phenolab.execute import plan_batches, run_local
 from phenolab.hypotheses import HypothesisLog, evaluate_registered, load_hypothesis, validate_hypothesis
 from phenolab.hypotheses.interventions import output_change, permute, rescale
-from phenolab.hypotheses.statistics import partial_spearman, spearman
+from phenolab.hypotheses.statistics import explained_by, partial_spearman, spearman
 from phenolab.hypotheses.verdict import decide
 from phenolab.measures import MeasureContext, compute_measure
 from phenolab.models import build_model
@@ -114,6 +114,7 @@ def test_partial_spearman_matches_the_closed_form_and_removes_a_shared_cause() -
     count = np.arange(10.0) ** 2  # rises in lockstep with the confound: nothing of it is left to track t
     assert spearman(count, np.arange(10.0) + rng.normal(size=10)) > 0.5
     assert partial_spearman(count, np.arange(10.0) + rng.normal(size=10), [np.arange(10.0)]) == 0.0
+    assert explained_by(count, [np.arange(10.0)]) and not explained_by(m, [z])
 
 
 def test_verdict_rules() -> None:
@@ -247,3 +248,20 @@ def test_prime_hypothesis_on_fast_grokking_is_refuted_by_confound_and_interventi
     shown = json.loads(cli("hypothesis", "show", reg["id"][:6], "-c", cat, "--json").output)
     assert shown["verdicts"][-1]["status"] == "refuted"
     assert cli("hypothesis", "verify", "-c", cat).exit_code == 0
+
+
+# ---- figure 4 --------------------------------------------------------------------------------------
+def test_figure4_study_registers_the_paper_settings_lazily_and_says_quick() -> None:
+    from phenolab.phenomena.figure4 import FIGURE4, panel_hypotheses
+
+    quick = FIGURE4.study(FIGURE4.default_setting, [0, 1, 2], {}, quick=True)
+    assert "--quick" in quick.note and len(quick.settings) == 11  # 10 widths + 1 grokking setting
+    assert all(s.checkpoints == "final" and any(m.name == "prime_parameter_count" and m.params == {"scale": 10}
+                                                for m in s.measures) for s in quick.settings)
+    paper = panel_hypotheses(list(range(10)), quick=False)
+    dd, grok = paper["double_descent"], paper["grokking"]
+    assert dd.scope[0].setting == "greydanus_kobak2024" and grok.scope[0].setting == "power2022"
+    assert [s.model.width for s in dd.scope_settings()[0]][:3] == [2, 3, 4] and len(dd.scope_settings()[0]) == 19
+    assert dd.id != panel_hypotheses(list(range(5)), quick=False)["double_descent"].id  # seeds are part of it
+    with pytest.raises(SettingError, match="no --set"):
+        FIGURE4.study(FIGURE4.default_setting, [0], {"task.p": 7}, quick=True)

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 import phenolab  # noqa: F401  (registers tasks, models, phenomena)
 from phenolab._rng import generators
-from phenolab.catalog import Catalog, run_id_for
+from phenolab.catalog import Catalog
 from phenolab.cli import app
 from phenolab.engine import train
 from phenolab.phenomena.lottery import LOTTERY, error_barrier, interpolation_errors, lottery_signature
@@ -26,6 +26,7 @@ from phenolab.phenomena.pruning import (
     expected_survivors,
     full_masks,
     layer_rates,
+    load_final,
     prune_round,
     remaining_fraction,
     run_rounds,
@@ -57,11 +58,6 @@ def study(tmp_path_factory):
     return cat, full, full.options["plan"], written_2, written_3
 
 
-def _final(cat: Catalog, setting, seeds) -> dict[str, torch.Tensor]:
-    per = [cat.load_checkpoint(run_id_for(setting.id, s)) for s in seeds]
-    return {n: torch.stack([p[n] for p in per]) for n in per[0]}
-
-
 def _weight_names(plan):
     model = study_model(plan.base)
     return model.weight_names(model.init([torch.Generator()]))
@@ -84,15 +80,15 @@ def test_mask_sparsity_is_exactly_what_was_asked_each_round(study):
     rates = layer_rates(names, 0.5, 0.25)
     previous = None
     for r in range(1, ROUNDS + 1):
-        ticket = _final(cat, plan.run(r, "ticket"), SEEDS)
+        ticket = load_final(cat, plan.run(r, "ticket"), SEEDS)
         for control in ("ticket", "reinit", "shuffle"):
-            params = _final(cat, plan.run(r, control), SEEDS)
+            params = load_final(cat, plan.run(r, control), SEEDS)
             for n in names:
                 size = params[n][0].numel()
                 kept = (params[n] != 0).reshape(len(SEEDS), -1).sum(1)
                 assert kept.tolist() == [expected_survivors(size, rates[n], r)] * len(SEEDS), (r, control, n)
-        reinit = _final(cat, plan.run(r, "reinit"), SEEDS)
-        shuffled = _final(cat, plan.run(r, "shuffle"), SEEDS)
+        reinit = load_final(cat, plan.run(r, "reinit"), SEEDS)
+        shuffled = load_final(cat, plan.run(r, "shuffle"), SEEDS)
         for n in names:
             assert torch.equal(ticket[n] != 0, reinit[n] != 0)  # reinit: the same mask
             assert not torch.equal(ticket[n] != 0, shuffled[n] != 0)  # shuffle: another mask, same counts
@@ -105,13 +101,13 @@ def test_pruned_weights_stay_exactly_zero_through_adamw_and_weight_decay(study):
     cat, _, plan, _, _ = study
     assert plan.base.optim.name == "adamw" and plan.base.optim.weight_decay > 0
     names = _weight_names(plan)
-    masks = full_masks(_final(cat, plan.dense(), SEEDS), names)
+    masks = full_masks(load_final(cat, plan.dense(), SEEDS), names)
     rates = layer_rates(names, 0.5, 0.25)
     theta0 = study_model(plan.base).init(generators(SEEDS, "init"))
     for r in range(1, ROUNDS + 1):  # masks replayed from the trained sources, independent of the zeros
         source = plan.dense() if r == 1 else plan.run(r - 1, "ticket")
-        masks = prune_round(_final(cat, source, SEEDS), masks, rates)
-        ticket = _final(cat, plan.run(r, "ticket"), SEEDS)
+        masks = prune_round(load_final(cat, source, SEEDS), masks, rates)
+        ticket = load_final(cat, plan.run(r, "ticket"), SEEDS)
         for n in names:
             assert (ticket[n][masks[n] == 0] == 0).all()
             moved = ticket[n][masks[n] == 1] != theta0[n][masks[n] == 1]
@@ -138,7 +134,7 @@ def test_masks_equal_torch_prune_l1_unstructured(study):
     cat, _, plan, _, _ = study
     names = _weight_names(plan)
     rates = layer_rates(names, 0.5, 0.25)
-    dense, ticket1 = _final(cat, plan.dense(), SEEDS), _final(cat, plan.run(1, "ticket"), SEEDS)
+    dense, ticket1 = load_final(cat, plan.dense(), SEEDS), load_final(cat, plan.run(1, "ticket"), SEEDS)
     round1 = prune_round(dense, full_masks(dense, names), rates)
     round2 = prune_round(ticket1, round1, rates)
     for k in range(len(SEEDS)):
@@ -224,7 +220,7 @@ def test_instability_endpoints_are_the_stored_runs(study):
             np.testing.assert_allclose(errors[:, col], 1 - runs["final_test_acc"].to_numpy(), atol=1e-12)
         assert (np.asarray(row["barriers"]) >= 0).all()
     model, setting = study_model(plan.base), plan.base
-    params = _final(cat, plan.dense(), SEEDS)
+    params = load_final(cat, plan.dense(), SEEDS)
     data = build_task(setting.task, SEEDS)
     same = interpolation_errors(setting, model, params, params, data)
     assert np.allclose(error_barrier(same), 0)  # a run with itself: no barrier
@@ -249,6 +245,8 @@ def test_bad_options_are_one_line_and_write_nothing(tmp_path):
         LOTTERY.study(NAME, [0], TINY, False, {"rounds": 0})
     with pytest.raises(SettingError, match="--rewind-step 10000"):
         LOTTERY.study(NAME, [0], TINY, False, {"rewind_step": 10_000})
+    with pytest.raises(SettingError, match="prune.round"):
+        LOTTERY.study(NAME, [0], {"prune.round": 3}, False, {})
     with pytest.raises(SettingError, match="model.name 'linear'"):
         LOTTERY.study(NAME, [0], {"model.name": "linear", "optim.name": "lstsq"}, False, {})
     cat = tmp_path / "cat"

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from phenolab import Catalog
 from phenolab.cli import app, main
-from phenolab.export_mlflow import metric_key, setting_params
+from phenolab.export_mlflow import export_mlflow, metric_key, setting_params
 
 mlflow = pytest.importorskip("mlflow", reason="the MLflow export is optional: pip install 'phenolab[mlflow]'")
 from mlflow.tracking import MlflowClient  # noqa: E402
@@ -87,6 +87,10 @@ def test_second_export_adds_nothing_and_where_selects(exported):
                                      "--experiment", "only-p13")
     only = client.search_runs([client.get_experiment_by_name("only-p13").experiment_id])
     assert {r.data.params["task.p"] for r in only} == {"13"}
+    one = str(catalog.runs()["run_id"].iloc[-1])  # the selection `phenolab export --mlflow` passes
+    assert export_mlflow(catalog, uri, run_ids=[one], experiment="one-run") == 1
+    assert [r.data.tags["phenolab.run_id"] for r in
+            client.search_runs([client.get_experiment_by_name("one-run").experiment_id])] == [one]
 
 
 def test_without_mlflow_the_error_is_one_line(exported, monkeypatch, capsys):
@@ -97,3 +101,15 @@ def test_without_mlflow_the_error_is_one_line(exported, monkeypatch, capsys):
         main()
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert exc.value.code == 2 and len(err) == 1 and "MLflow export needs mlflow: pip install 'phenolab" in err[0]
+
+
+def test_an_interrupted_export_is_deleted_and_redone(exported):
+    catalog, uri, _ = exported
+    client = MlflowClient(tracking_uri=uri)
+    exp_id = client.create_experiment("interrupted")
+    first = str(catalog.runs()["run_id"].iloc[0])
+    stale = client.create_run(exp_id, tags={"phenolab.run_id": first}, run_name=first)  # never terminated
+    assert "exported 4 run(s)" in ok("export-mlflow", uri, "--catalog", catalog.path, "--experiment", "interrupted")
+    active = client.search_runs([exp_id])
+    assert len(active) == 4 and stale.info.run_id not in {r.info.run_id for r in active}
+    assert all(r.info.status == "FINISHED" for r in active)

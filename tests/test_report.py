@@ -321,3 +321,17 @@ def test_a_real_hypothesis_verdict_is_shown_with_its_four_tests(tmp_path):
     assert rows == [(t, result["tests"][t]["status"]) for t in ("in_sample", "held_out", "confound", "intervention")]
     in_sample = result["tests"]["in_sample"]
     assert f"{in_sample['mean']:.4g} ± {in_sample['sd']:.4g}" in html
+
+
+def test_a_sweep_study_shows_all_its_settings_and_the_reproduce_command(tmp_path):
+    """Double descent (exact min-norm solves over a grid of n_train): one study, many settings."""
+    cat = tmp_path / "cat"
+    ok("reproduce", "double-descent", "--setting", "nakkiran2021_linear", "--seeds", "2", "--catalog", cat)
+    catalog = Catalog(cat)
+    out = tmp_path / "site"
+    ok("report", "--catalog", cat, "--out", out)
+    html = study_page(out, catalog.notes("signature")[-1]["key"])
+    ids = set(catalog.settings()["setting_id"])
+    assert len(ids) > 10 and set(re.findall(r"<h3>Setting <code>(\w+)</code></h3>", html)) == ids
+    assert len(re.findall(r"<tr><td>\w+-[01]</td>", html)) == 2 * len(ids)  # every run behind it
+    assert '<pre class="cmd">phenolab reproduce double-descent --setting nakkiran2021_linear --seeds 0-1</pre>' in html

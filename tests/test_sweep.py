@@ -129,7 +129,7 @@ def test_sweep_stores_every_run_once_and_skips_them_on_rerun(tmp_path, capsys, m
 
 def test_ctrl_c_then_kill_9_then_rerun_loses_and_duplicates_nothing(tmp_path, capsys, monkeypatch):
     cat = tmp_path / "c.db"
-    args = ["gromov2023", "--set", "task.p=13", "--set", "schedule.steps=400", "--grid",
+    args = ["gromov2023", "--set", "task.p=13", "--set", "schedule.steps=200", "--grid",
             "task.train_fraction=0.2:0.8:7", "--grid", "optim.weight_decay=1,5", "--seeds", "0-1",
             "--catalog", str(cat), "--json"]
     total = 14 * 2

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from safetensors.torch import load as st_load
 from phenolab.catalog._records import RunRecord, run_id_for
 from phenolab.catalog.provenance import phenolab_version, utc_now
 from phenolab.catalog.schema import SCHEMA_VERSION, CatalogError, dumps_json
+from phenolab.catalog.store import _CHUNK as CHUNK
 from phenolab.catalog.store import Catalog
 from phenolab.settings import validate_setting
 
@@ -70,7 +72,7 @@ def export_bundle(catalog: Catalog, out: str | os.PathLike[str], run_ids: list[s
         raise CatalogError(f"export: {dest} already exists; give a new (or empty) directory for the bundle")
     if not run_ids:
         raise CatalogError("export: no runs selected; check --where / --setting against `phenolab runs`")
-    rows = catalog.raw_runs(run_ids)
+    rows = _raw_runs(catalog, run_ids)
     missing = sorted(set(run_ids) - {r["run_id"] for r in rows})
     if missing:
         raise CatalogError(f"export: run {missing[0]!r} is not in {catalog.path}")
@@ -88,6 +90,36 @@ def export_bundle(catalog: Catalog, out: str | os.PathLike[str], run_ids: list[s
         if tmp.exists():
             shutil.rmtree(tmp)
     return manifest
+
+
+def _raw_runs(catalog: Catalog, run_ids: list[str]) -> list[dict[str, Any]]:
+    """Every stored column of these runs (provenance and summary parsed) with their setting's JSON
+    text and checkpoint rows {step, path, sha256}: what a bundle export needs, in few queries."""
+
+    def query(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        ids = list(dict.fromkeys(run_ids))
+        for i in range(0, len(ids), CHUNK):
+            chunk = ids[i : i + CHUNK]
+            marks = ",".join("?" * len(chunk))
+            cur = conn.execute(
+                f"SELECT r.*, s.json AS setting_json FROM runs r JOIN settings s USING(setting_id)"
+                f" WHERE r.run_id IN ({marks}) ORDER BY r.run_id", chunk)
+            names = [d[0] for d in cur.description]
+            rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+            ckpts: dict[str, list[dict[str, Any]]] = {}
+            for rid, step, path, sha in conn.execute(
+                    f"SELECT run_id, step, path, sha256 FROM checkpoints WHERE run_id IN ({marks})"
+                    " ORDER BY run_id, step", chunk):
+                ckpts.setdefault(rid, []).append({"step": int(step), "path": path, "sha256": sha})
+            for row in rows:
+                for key in ("provenance", "summary"):
+                    row[key] = json.loads(row[key]) if row[key] else {}
+                row["checkpoints"] = ckpts.get(row["run_id"], [])
+            out += rows
+        return out
+
+    return catalog._read(query, [])  # package-internal: a short-lived read connection, retried on locks
 
 
 def _write_bundle(catalog: Catalog, root: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:

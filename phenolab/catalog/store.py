@@ -317,35 +317,6 @@ class Catalog:
             out[key] = json.loads(out[key]) if out[key] else {}
         return out
 
-    def raw_runs(self, run_ids: list[str]) -> list[dict[str, Any]]:
-        """Every stored column of these runs (provenance and summary parsed) with their setting's JSON
-        text and checkpoint rows {step, path, sha256}: what a bundle export needs, in few queries."""
-
-        def query(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-            out: list[dict[str, Any]] = []
-            ids = list(dict.fromkeys(run_ids))
-            for i in range(0, len(ids), _CHUNK):
-                chunk = ids[i : i + _CHUNK]
-                marks = ",".join("?" * len(chunk))
-                cur = conn.execute(
-                    f"SELECT r.*, s.json AS setting_json FROM runs r JOIN settings s USING(setting_id)"
-                    f" WHERE r.run_id IN ({marks}) ORDER BY r.run_id", chunk)
-                names = [d[0] for d in cur.description]
-                rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-                ckpts: dict[str, list[dict[str, Any]]] = {}
-                for rid, step, path, sha in conn.execute(
-                        f"SELECT run_id, step, path, sha256 FROM checkpoints WHERE run_id IN ({marks})"
-                        " ORDER BY run_id, step", chunk):
-                    ckpts.setdefault(rid, []).append({"step": int(step), "path": path, "sha256": sha})
-                for row in rows:
-                    for key in ("provenance", "summary"):
-                        row[key] = json.loads(row[key]) if row[key] else {}
-                    row["checkpoints"] = ckpts.get(row["run_id"], [])
-                out += rows
-            return out
-
-        return self._read(query, [])
-
     def existing_seeds(self, setting_id: str) -> set[int]:
         """Seeds of `setting_id` already stored: what a resumed sweep skips."""
         sql = "SELECT seed FROM runs WHERE setting_id=?"

@@ -5,6 +5,9 @@ from __future__ import annotations
 import typer
 
 from phenolab.cli import _export, _hypothesis, _inspect, _report, _reproduce, _sweep, _train
+from phenolab.plugins import load_plugins
+
+load_plugins()  # before any command resolves a setting: plug-ins add tasks, models, measures, settings
 
 app = typer.Typer(
     name="phenolab",
@@ -26,7 +29,9 @@ def main() -> None:
     try:
         app()
     except (SettingError, CatalogError) as exc:
+        from rich.markup import escape
+
         from phenolab.cli._common import err_console
 
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from None

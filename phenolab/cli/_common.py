@@ -12,6 +12,7 @@ from typing import Annotated, NoReturn
 import torch
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -36,7 +37,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines i
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print one line naming the problem and exit non-zero."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -146,5 +146,8 @@ def register(app: typer.Typer) -> None:
                       f"{seeds} seeds trained as one batched program")
         report = train_and_store(setting, list(range(seeds)), catalog, device, True, False,
                                  title="demo: MLP on MNIST-1D")
+        from phenolab.report import build_site
+
+        console.print(f"report:  {build_site(open_catalog(catalog))}  (open it in a browser)")
         console.print("\nnext: [bold]phenolab runs[/] lists the catalog; "
                       f"[bold]phenolab curves {report['setting_id']}-0[/] prints one run's curves.")

@@ -65,7 +65,11 @@ def run_ray(batches: list[Batch], catalog: Catalog, out: SweepOutcome, *, addres
     try:
         remote = ray.remote(train_batch_task).options(num_cpus=cpus_per_task, num_gpus=gpus, max_retries=1)
         threads = max(1, int(cpus_per_task))
-        slots = max(1, int(ray.cluster_resources().get("CPU", 1) // cpus_per_task))
+        resources = ray.cluster_resources()
+        slots = int(resources.get("CPU", 1) // cpus_per_task)
+        if gpus > 0:
+            slots = min(slots, int(resources.get("GPU", 0) // gpus))
+        slots = max(1, slots)
         window = IN_FLIGHT_PER_SLOT * slots
         pending: dict[Any, Batch] = {}
         queue = list(batches)

@@ -11,7 +11,14 @@ phenomena). Typical use::
 
 from phenolab.hypotheses.evaluate import evaluate_registered, local_train_missing
 from phenolab.hypotheses.registry import HypothesisLog, Registration, Verification
-from phenolab.hypotheses.spec import Hypothesis, Intervention, MeasureRef, Relation, load_hypothesis, validate_hypothesis
+from phenolab.hypotheses.spec import (
+    Hypothesis,
+    Intervention,
+    MeasureRef,
+    Relation,
+    load_hypothesis,
+    validate_hypothesis,
+)
 
 __all__ = [
     "Hypothesis", "HypothesisLog", "Intervention", "MeasureRef", "Registration", "Relation", "Verification",

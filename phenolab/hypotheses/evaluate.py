@@ -32,7 +32,7 @@ from phenolab.execute import plan_batches, run_local
 from phenolab.hypotheses import interventions as iv
 from phenolab.hypotheses.registry import HypothesisLog, Registration
 from phenolab.hypotheses.spec import METRICS, STEP, Hypothesis, MeasureRef
-from phenolab.hypotheses.statistics import fmt, partial_spearman, spearman, summary
+from phenolab.hypotheses.statistics import explained_by, fmt, partial_spearman, spearman, summary
 from phenolab.hypotheses.verdict import decide
 from phenolab.measures import MeasureContext, compute_measure
 from phenolab.models import build_model, model_class
@@ -187,8 +187,11 @@ def confound_test(hyp: Hypothesis, units: list[Unit]) -> dict[str, Any]:
         return {**out, "status": "inconclusive", "detail": f"partial ρ given {names} undefined for every unit"}
     ok = rel.sign * stats["mean"] >= hyp.min_partial
     need = f"{'≥' if rel.sign > 0 else '≤'} {rel.sign * hyp.min_partial:g}"
-    return {**out, "status": "pass" if ok else "fail",
-            "detail": f"partial ρ given {names} = {fmt(stats)}, claim {need}"}
+    explained = sum(explained_by(u.m, u.z) for u in units)
+    note = (f"; in {explained} of {len(units)} units the confounds explain M's ranks entirely (no variation "
+            "of M is left to track T: partial ρ = 0)") if explained else ""
+    return {**out, "status": "pass" if ok else "fail", "explained_units": explained,
+            "detail": f"partial ρ given {names} = {fmt(stats)}, claim {need}{note}"}
 
 
 def intervention_test(catalog: Catalog, hyp: Hypothesis, scope: list[list[Setting]], seeds: list[list[int]],
@@ -204,6 +207,11 @@ def intervention_test(catalog: Catalog, hyp: Hypothesis, scope: list[list[Settin
         return {"status": "inconclusive", "detail": "no in-sample M → T map to predict from (runs missing?)"}
     iso = IsotonicRegression(increasing=hyp.relation.sign > 0, out_of_bounds="clip").fit(m_all[ok], t_all[ok])
     t_range, m_range = float(np.ptp(t_all[ok])), float(np.ptp(m_all[ok]))
+    span = float(np.ptp(iso.predict(m_all[ok])))
+    if span < hyp.intervention_tolerance * t_range:
+        return {"status": "inconclusive", "mean": None, "sd": None, "n": 0,
+                "detail": f"the in-sample M → T map in the claimed direction is flat (spans {span / t_range:.2f} "
+                          "of T's range): the hypothesis predicts no move of T to test"}
     rows: list[dict[str, Any]] = []
     for settings, group_seeds in zip(scope, seeds, strict=True):
         for s in settings:
@@ -219,7 +227,8 @@ def intervention_test(catalog: Catalog, hyp: Hypothesis, scope: list[list[Settin
                                "max_output_change": float(g["output_change"].max())}
     worst = max(per_transform, key=lambda k: per_transform[k]["gap"]["mean"] or -np.inf)
     top = per_transform[worst]
-    broken = {k: v["max_output_change"] for k, v in per_transform.items() if v["max_output_change"] > FUNCTION_TOLERANCE}
+    broken = {k: v["max_output_change"] for k, v in per_transform.items()
+              if v["max_output_change"] > FUNCTION_TOLERANCE}
     out = {**top["gap"], "transform": worst, "per_transform": per_transform, "t_range": t_range,
            "m_range": m_range, "tolerance": hyp.intervention_tolerance}
     if broken:

@@ -44,7 +44,8 @@ def hidden_layer(model: BatchedModel, params: Params, layer: int) -> HiddenLayer
     if cfg.name == "mlp":
         depth = len(cfg.hidden)
         if layer >= depth:
-            raise SettingError(f"intervention layer {layer}: the MLP has {depth} hidden layer(s); allowed 0..{depth - 1}")
+            raise SettingError(f"intervention layer {layer}: the MLP has {depth} hidden layer(s); "
+                               f"allowed 0..{depth - 1}")
         if cfg.activation not in HOMOGENEITY:
             raise SettingError(f"intervention: activation {cfg.activation!r} is not positively homogeneous; "
                                f"allowed: {', '.join(HOMOGENEITY)}")

@@ -23,7 +23,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from phenolab.engine import measure_key
-from phenolab.settings import MEASURES, MeasureSpec, Setting, SettingError, load_setting_file, parse_seeds, resolve_setting
+from phenolab.settings import (
+    MEASURES,
+    MeasureSpec,
+    Setting,
+    SettingError,
+    load_setting_file,
+    parse_seeds,
+    resolve_setting,
+)
 from phenolab.settings._parse import apply_overrides, validate_setting
 
 ID_PREFIX = b"phenolab.hypothesis/1\n"
@@ -141,7 +149,7 @@ class Hypothesis(_Frozen):
     relation: Relation = Relation()
     scope: tuple[ScopeGroup, ...] = Field(min_length=1)
     held_out: tuple[HeldOutGroup, ...] = ()
-    confounds: tuple[str | MeasureRef, ...] = Field((), description="'step' or measures")
+    confounds: tuple[str | MeasureRef, ...] = Field((), description="'step', a recorded metric, or measures")
     interventions: tuple[Intervention, ...] = ()
     confound_threshold: float | None = Field(None, gt=0, le=1, description="default: relation.threshold")
     intervention_tolerance: float = Field(0.1, gt=0, le=1, description="share of T's in-sample range")
@@ -164,7 +172,7 @@ class Hypothesis(_Frozen):
     @classmethod
     def _confounds(cls, v: Any) -> Any:
         if isinstance(v, (list, tuple)):
-            return tuple(c if c == STEP or not isinstance(c, str) else {"name": c} for c in v)
+            return tuple(c if c == STEP or c in METRICS or not isinstance(c, str) else {"name": c} for c in v)
         return v
 
     @model_validator(mode="after")

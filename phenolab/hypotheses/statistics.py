@@ -11,7 +11,8 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import rankdata, t as student_t
+from scipy.stats import rankdata
+from scipy.stats import t as student_t
 
 
 def spearman(m: np.ndarray, t: np.ndarray) -> float:
@@ -42,10 +43,25 @@ def partial_spearman(m: np.ndarray, t: np.ndarray, confounds: Sequence[np.ndarra
     if np.ptp(m[keep]) == 0 or np.ptp(t[keep]) == 0:
         return math.nan
     a, b = residual(m), residual(t)
-    tiny = 1e-9 * len(a) ** 3  # rank vectors have squared norm ~ n³/12: below this, nothing is left
-    if float(a @ a) <= tiny or float(b @ b) <= tiny:
+    if _vanishes(a) or _vanishes(b):
         return 0.0
     return float(np.clip(a @ b / math.sqrt(float(a @ a) * float(b @ b)), -1.0, 1.0))
+
+
+def explained_by(v: np.ndarray, confounds: Sequence[np.ndarray]) -> bool:
+    """Whether the confounds' ranks explain v's ranks entirely (nothing of v is left to correlate)."""
+    v = np.asarray(v, dtype=float)
+    if not confounds or len(v) < 2 or np.ptp(v) == 0:
+        return False
+    design = np.column_stack([np.ones(len(v))] + [rankdata(np.asarray(z, float)) for z in confounds])
+    r = rankdata(v)
+    coef, *_ = np.linalg.lstsq(design, r, rcond=None)
+    return _vanishes(r - design @ coef)
+
+
+def _vanishes(residual: np.ndarray) -> bool:
+    # centred rank vectors have squared norm ~ n³/12; a residual many orders below that is rounding
+    return float(residual @ residual) <= 1e-9 * len(residual) ** 3
 
 
 def summary(values: Sequence[float]) -> dict[str, float | int | None]:

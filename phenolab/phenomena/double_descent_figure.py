@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker as mticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -67,6 +68,7 @@ def double_descent_figure(sig: dict[str, Any], out: str | Path) -> Path:
             ax.set_xlabel(label if samplewise else "raw parameters per output")
             ax.set_ylabel("effective parameters (Curth et al. 2023)")
         ax.set_xscale("log")
+        _plain_log_ticks(ax, rows["capacity"] if panel in ("capacity", "bias_variance") else None)
         ax.grid(alpha=0.3)
         ax.legend(frameon=False, fontsize=8)
     seeds = summ.get("n_seeds")
@@ -99,6 +101,15 @@ def _marks(ax: Any, rows: pd.DataFrame, summ: dict[str, Any], panel: str) -> Non
         hit = rows.loc[np.isclose(rows["capacity"], peak)]
         if len(hit):
             ax.plot(hit[col], hit["test_mean"], "o", mfc="none", mec="red", ms=10, label="peak")
+
+
+def _plain_log_ticks(ax: Any, values: pd.Series | None) -> None:
+    """Ticks at the swept values when there are few (else decades), written as plain numbers."""
+    if values is not None and len(values) <= 10:
+        ax.set_xticks(values.to_numpy())
+        ax.xaxis.set_major_formatter(mticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(mticker.NullFormatter())
+    ax.yaxis.set_minor_formatter(mticker.NullFormatter())
 
 
 def _per_output(rows: pd.DataFrame) -> pd.Series:

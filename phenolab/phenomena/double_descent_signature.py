@@ -290,7 +290,7 @@ def _epochwise(catalog: Catalog, study: Study) -> dict[str, Any]:
         trains.append(pd.Series(train_err, index=epochs))
     table = pd.concat(tests, axis=1).dropna()
     train_table = pd.concat(trains, axis=1).loc[table.index]
-    mean, sd = table.mean(1).to_numpy(), table.std(1, ddof=1).fillna(0).to_numpy()
+    mean, sd = table.mean(axis=1).to_numpy(), table.std(axis=1, ddof=1).fillna(0).to_numpy()
     present = peak_present(mean, sd)
     keys = ("threshold", "peak", "peak_height", "peak_prominence", "first_min", "first_min_at", "last",
             "peak_ratio", "peak_minus_threshold")

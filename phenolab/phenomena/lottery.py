@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from phenolab.catalog import Catalog, run_id_for
+from phenolab.catalog import Catalog, CatalogError, run_id_for
 from phenolab.engine import evaluate, total_steps
 from phenolab.models import BatchedModel, Params, model_class
 from phenolab.phenomena._base import Phenomenon, Study, register_phenomenon, stat
@@ -35,6 +35,7 @@ from phenolab.phenomena.pruning import (
     LotteryPlan,
     expected_survivors,
     layer_rates,
+    load_final,
     run_rounds,
     study_model,
 )
@@ -108,7 +109,7 @@ def lottery_signature(catalog: Catalog, plan: LotteryPlan, seeds: list[int]) -> 
     dense = final_test_acc(catalog, plan.dense(), seeds)
     dense_stat = stat(list(dense.values()))
     if dense_stat["mean"] is None:
-        raise SettingError(f"no dense runs of {plan.dense().id} in {catalog.path}: run the study first")
+        raise CatalogError(f"no dense runs of setting {plan.dense().id} in {catalog.path}: run the study first")
     floor = dense_stat["mean"] - max(dense_stat["sd"], MATCH_PP)
     summary: dict[str, Any] = {"dense_test_acc": dense_stat}
     per_run: list[dict[str, Any]] = [{"round": 0, "control": "dense", "fraction": 1.0, "seed": s, "test_acc": a,
@@ -151,7 +152,8 @@ def _matches_down_to(fractions: list[float], acc: dict, control: str, floor: flo
 
 def _advantage(acc: dict, r: int) -> dict[str, Any]:
     """Per-seed ticket − best control (the control with the higher mean at round r)."""
-    best = max(("reinit", "shuffle"), key=lambda c: stat(list(acc[r, c].values()))["mean"] or -1.0)
+    means = {c: stat(list(acc[r, c].values()))["mean"] for c in ("reinit", "shuffle")}
+    best = max(means, key=lambda c: -1.0 if means[c] is None else means[c])
     seeds = sorted(set(acc[r, "ticket"]) & set(acc[r, best]))
     return {**stat([acc[r, "ticket"][s] - acc[r, best][s] for s in seeds]), "vs": best}
 
@@ -188,18 +190,13 @@ def instability(catalog: Catalog, plan: LotteryPlan, seeds: list[int]) -> list[d
         both = sorted(catalog.existing_seeds(a_set.id) & catalog.existing_seeds(b_set.id) & set(seeds))
         if not both:
             continue
-        a, b = (_load(catalog, s, both) for s in (a_set, b_set))
+        a, b = (load_final(catalog, s, both) for s in (a_set, b_set))
         data = build_task(plan.base.task, both, model_class(plan.base.model.name).input_kind,
                           a[next(iter(a))].dtype)
         errors = interpolation_errors(plan.base, model, a, b, data)
         out.append({"rewind_step": k, "round": r, "fraction": fractions[r], "seeds": both,
                     "barriers": error_barrier(errors).tolist(), "errors": errors.tolist()})
     return out
-
-
-def _load(catalog: Catalog, setting: Setting, seeds: list[int]) -> Params:
-    per_seed = [catalog.load_checkpoint(run_id_for(setting.id, s)) for s in seeds]
-    return {n: torch.stack([p[n] for p in per_seed]) for n in per_seed[0]}
 
 
 def lottery_figure(catalog: Catalog, plan: LotteryPlan, seeds: list[int], out: Path, *, title: str = "") -> Path:
@@ -209,7 +206,6 @@ def lottery_figure(catalog: Catalog, plan: LotteryPlan, seeds: list[int], out: P
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter
 
     sig = lottery_signature(catalog, plan, seeds)
     bars = sig["instability"]
@@ -226,7 +222,7 @@ def lottery_figure(catalog: Catalog, plan: LotteryPlan, seeds: list[int], out: P
         line, = ax.plot(pct, mean, marker="o", ms=3, label={"ticket": "winning ticket (IMP, rewound)",
                         "reinit": "random reinit (same mask)", "shuffle": "random mask (layer-wise shuffle)"}[c])
         ax.fill_between(pct, mean - sd, mean + sd, color=line.get_color(), alpha=0.22, lw=0)
-    _log_percent_axis(ax, FuncFormatter)
+    _log_percent_axis(ax, 100 * min(sig["fractions"][1:], default=1.0))
     ax.set_ylabel("test accuracy (final step)")
     ax.legend(frameon=False, fontsize=8)
     if bars:
@@ -236,7 +232,7 @@ def lottery_figure(catalog: Catalog, plan: LotteryPlan, seeds: list[int], out: P
             bx.errorbar([100 * b["fraction"] for b in rows], [100 * np.mean(b["barriers"]) for b in rows],
                         yerr=[100 * np.std(b["barriers"], ddof=1) if len(b["barriers"]) > 1 else 0 for b in rows],
                         marker="o", capsize=3, label=f"rewind to step {k}")
-        _log_percent_axis(bx, FuncFormatter)
+        _log_percent_axis(bx, 100 * min(b["fraction"] for b in bars))
         bx.set_ylabel("test-error barrier (pp)")
         bx.set_title("instability: two data orders, linear path", fontsize=9)
         bx.legend(frameon=False, fontsize=8)
@@ -249,10 +245,15 @@ def lottery_figure(catalog: Catalog, plan: LotteryPlan, seeds: list[int], out: P
     return out
 
 
-def _log_percent_axis(ax: Any, formatter: Any) -> None:
+def _log_percent_axis(ax: Any, lowest: float) -> None:
+    """Log x from 100% down to `lowest`, sparser to the right (as Frankle & Carbin plot it)."""
+    from matplotlib.ticker import NullFormatter
+
     ax.set_xscale("log")
-    ax.invert_xaxis()
-    ax.xaxis.set_major_formatter(formatter(lambda v, _: f"{v:g}"))
+    ax.set_xlim(110, lowest / 1.1)
+    ax.set_xticks([t for t in (100, 50, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1) if t >= lowest / 1.1])
+    ax.set_xticklabels([f"{t:g}" for t in ax.get_xticks()])
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("% of weights remaining")
     ax.grid(alpha=0.3, which="both")
 
@@ -297,6 +298,9 @@ def make_plan(setting: Setting, options: dict[str, Any]) -> LotteryPlan:
                            "by sgd/adam/adamw")
     if setting.prune is None:
         setting = setting.with_overrides({"prune.control": "dense"})
+    if setting.prune.round != 0 or setting.prune.data_order != "seed":
+        raise SettingError("prune.round and prune.data_order are set by the study for each run; allowed to set: "
+                           "prune.rate_hidden, prune.rate_output, prune.scope, prune.rewind_step")
     rewind = options.get("rewind_step", setting.prune.rewind_step)
     n_train = build_task(setting.task, [0], model_class(setting.model.name).input_kind).n_train
     total = total_steps(setting, n_train)

@@ -27,7 +27,7 @@ from phenolab.catalog import Catalog, run_id_for
 from phenolab.execute.grid import GridAxis, resolve_axes
 from phenolab.phenomena import grokking
 from phenolab.phenomena._base import Phenomenon, Study, TrainMissing
-from phenolab.settings import Setting, SettingError
+from phenolab.settings import SettingError
 
 Curves = dict[str, tuple[np.ndarray, np.ndarray]]  # metric -> (steps, values) of one run
 
@@ -125,10 +125,11 @@ def train_cells(ph: Phenomenon, cells: list[PhaseCell], catalog: Catalog, train_
 def phase_table(catalog: Catalog, ph: Phenomenon, axes: list[GridAxis], cells: list[PhaseCell],
                 field: str) -> pd.DataFrame:
     """One row per cell: the factors, the setting id(s), n, and mean/sd (numeric) or the commonest
-    value, its share and a count per category (text)."""
+    value, its share and a count per category (text). `n_missing`: seeds without a value (censored,
+    e.g. a threshold never reached, or no run stored)."""
     per_cell = _cell_values_fast(catalog, ph, cells, field) if ph.name in RUN_SIGNATURES else \
         [_cell_values_slow(catalog, ph, c, field) for c in cells]
-    if not any(per_cell):
+    if not any(v is not None for vals in per_cell for v in vals):
         raise SettingError(f"phase: no values of {field!r} in the catalog for these cells")
     categorical = any(isinstance(v, str) for vals in per_cell for v in vals)
     cats = _categories(ph, field, per_cell) if categorical else ()
@@ -160,7 +161,7 @@ def _cell_values_fast(catalog: Catalog, ph: Phenomenon, cells: list[PhaseCell], 
     by_run = catalog.curve_arrays([r for ids in run_ids for r in ids], list(sig.metrics))
     out = []
     for ids in run_ids:
-        out.append([sig.fn(by_run[r]).get(field) for r in ids if r in by_run])
+        out.append([sig.fn(by_run[r]).get(field) if r in by_run else None for r in ids])  # None: no run
     return out
 
 
@@ -245,7 +246,3 @@ def phase_figure(table: pd.DataFrame, axes: list[GridAxis], out: str | Path, *, 
 def _tick(v: Any) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
-
-def cell_settings(cells: list[PhaseCell]) -> list[Setting]:
-    """Every setting the diagram needs, once."""
-    return list({s.id: s for c in cells for s in c.study.settings}.values())

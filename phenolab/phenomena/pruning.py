@@ -280,9 +280,13 @@ class _Context:
             self.written += self.catalog.write_runs(part.setting.canonical_json(), part.setting.id, records)
 
     def load_final(self, setting: Setting, seeds: list[int]) -> Params:
-        """The final parameters of (setting, seed) for every seed, stacked [K, ...]."""
-        per_seed = [self.catalog.load_checkpoint(run_id_for(setting.id, s)) for s in seeds]
-        return {n: torch.stack([p[n] for p in per_seed]) for n in per_seed[0]}
+        return load_final(self.catalog, setting, seeds)
+
+
+def load_final(catalog: Catalog, setting: Setting, seeds: list[int]) -> Params:
+    """The stored final parameters of (setting, seed) for every seed, stacked [K, ...]."""
+    per_seed = [catalog.load_checkpoint(run_id_for(setting.id, s)) for s in seeds]
+    return {n: torch.stack([p[n] for p in per_seed]) for n in per_seed[0]}
 
 
 def _engine_view(setting: Setting) -> str:

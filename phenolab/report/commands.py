@@ -85,23 +85,31 @@ def train_command(setting_json: dict[str, Any], setting_id: str, seeds: list[int
 
 
 def reproduce_command(phenomenon: str, setting_name: str, setting_ids: list[str], seeds: list[int],
-                      first_setting: dict[str, Any]) -> str | None:
-    """`phenolab reproduce PHENOMENON --setting NAME --set ...` when it rebuilds exactly these settings
-    (`first_setting`: the stored JSON of the study's first setting)."""
+                      stored: list[dict[str, Any]]) -> str | None:
+    """`phenolab reproduce PHENOMENON --setting NAME [--quick] --set ...` when it rebuilds exactly the
+    study's settings (`stored`: their JSON, in the order of `setting_ids`). Fields that vary across
+    the study's settings are the phenomenon's own sweep (a width grid, say) and are not overridden."""
     from phenolab.phenomena import PHENOMENA
 
     ph = PHENOMENA.get(phenomenon)
-    if ph is None or setting_name not in NAMED_SETTINGS or not setting_ids or not seeds:
+    if ph is None or setting_name not in NAMED_SETTINGS or not setting_ids or not seeds or not stored:
         return None
     try:
-        over = overrides_from(named_setting(setting_name).model_dump(mode="json"), first_setting)
-        study = ph.study(setting_name, list(seeds), over, False)
-    except (SettingError, ValueError, KeyError, TypeError, NotImplementedError):
+        over = overrides_from(named_setting(setting_name).model_dump(mode="json"), stored[0])
+    except SettingError:
         return None
-    if [s.id for s in study.settings][: len(setting_ids)] != list(setting_ids):
-        return None
-    seed_arg = seeds_text(seeds)
-    if seed_arg.isdigit():  # `reproduce --seeds N` means N seeds (0..N-1); one seed s is the range s-s
-        seed_arg = f"{seed_arg}-{seed_arg}"
-    return shlex.join(["phenolab", "reproduce", phenomenon, "--setting", setting_name, *set_args(over),
-                       "--seeds", seed_arg])
+    flat = [flatten(s) for s in stored]
+    swept = {k for k in flat[0] if any(f.get(k) != flat[0][k] for f in flat[1:])}
+    over = {k: v for k, v in over.items() if k not in swept}
+    for quick in (False, True):
+        try:
+            study = ph.study(setting_name, list(seeds), over, quick)
+        except (SettingError, ValueError, KeyError, TypeError, NotImplementedError):
+            continue
+        if sorted(s.id for s in study.settings) == sorted(setting_ids):
+            seed_arg = seeds_text(seeds)
+            if seed_arg.isdigit():  # `reproduce --seeds N` means N seeds (0..N-1); one seed s is the range s-s
+                seed_arg = f"{seed_arg}-{seed_arg}"
+            return shlex.join(["phenolab", "reproduce", phenomenon, "--setting", setting_name,
+                               *(["--quick"] if quick else []), *set_args(over), "--seeds", seed_arg])
+    return None

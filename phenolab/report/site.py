@@ -156,7 +156,7 @@ def _study_page(catalog: Catalog, study: Study, setting_json: dict[str, Any], fi
         curves = catalog.curves(run_ids=list(runs["run_id"]))
         for measures in (False, True) if study.kind == "setting" else (False,):
             drawn = figures.draw(curves, f"{study.slug}-{'measures' if measures else 'curves'}",
-                                 study.title + (" · measures" if measures else ""), measures)
+                                 "recorded measures" if measures else study.title, measures)
             if drawn:
                 images.append(drawn)
     settings = []
@@ -168,9 +168,9 @@ def _study_page(catalog: Catalog, study: Study, setting_json: dict[str, Any], fi
             "commands": train_command(data, sid, seeds, f"settings/{sid}.json") if data is not None else [],
         })
     reproduce = None
-    if study.kind == "phenomenon" and study.setting_ids and study.setting_ids[0] in setting_json:
+    if study.kind == "phenomenon" and all(sid in setting_json for sid in study.setting_ids):
         reproduce = reproduce_command(study.phenomenon or "", study.setting_name or "", study.setting_ids,
-                                      study.seeds, setting_json[study.setting_ids[0]])
+                                      study.seeds, [setting_json[sid] for sid in study.setting_ids])
     answers = checklist.recorded_answers(catalog, study.id)
     return {
         "id": study.id, "slug": study.slug, "kind": study.kind, "title": study.title, "note": study.note,
@@ -200,6 +200,7 @@ def _phenomena_rows(settings: pd.DataFrame, pages: list[dict[str, Any]]) -> list
     from phenolab.settings import NAMED_SETTINGS, SettingError, named_setting
 
     runs_by_id = dict(zip(settings["setting_id"], settings["runs"], strict=True)) if len(settings) else {}
+    slug = {p["id"]: p["slug"] for p in pages if p["kind"] == "setting"}
     rows = []
     for name in sorted(PHENOMENA):
         ph = PHENOMENA[name]
@@ -210,7 +211,7 @@ def _phenomena_rows(settings: pd.DataFrame, pages: list[dict[str, Any]]) -> list
             except SettingError:
                 sid = None
             named = NAMED_SETTINGS.get(sname)
-            canon.append({"name": sname, "id": sid, "runs": int(runs_by_id.get(sid, 0)),
+            canon.append({"name": sname, "id": sid, "runs": int(runs_by_id.get(sid, 0)), "slug": slug.get(sid),
                           "source": named.source if named else "not registered"})
         studies = [p for p in pages if p["kind"] == "phenomenon" and p["phenomenon"] == name]
         rows.append({"name": name, "canonical": canon, "studies": studies,

@@ -56,16 +56,28 @@ def signature_studies(catalog: Catalog) -> list[Study]:
     out = []
     for key, note in latest.items():
         obj = note["obj"]
-        ids = obj.get("setting_ids") or ([obj["setting_id"]] if obj.get("setting_id") else [])
+        ids = _setting_ids(obj)
         seeds = [int(s) for s in obj.get("seeds", []) if _is_int(s)]
         phenomenon, name = str(obj.get("phenomenon", "")), str(obj.get("setting", ""))
         out.append(Study(
-            id=key, kind="phenomenon", title=f"{phenomenon} · {name}", setting_ids=[str(i) for i in ids],
+            id=key, kind="phenomenon", title=f"{phenomenon} · {name}", setting_ids=ids,
             seeds=seeds, phenomenon=phenomenon, setting_name=name, note=str(obj.get("note") or ""),
             created=note["created"], summary=obj.get("summary") if isinstance(obj.get("summary"), dict) else {},
             figure=str(obj["figure"]) if obj.get("figure") else None,
         ))
     return out
+
+
+def _setting_ids(obj: dict[str, Any]) -> list[str]:
+    """The settings a study note names: `setting_ids`, or `setting_id` plus those of its per-setting
+    rows (double descent records one row per width under `per_capacity`)."""
+    if isinstance(obj.get("setting_ids"), list):
+        return [str(i) for i in obj["setting_ids"]]
+    ids = [obj.get("setting_id")]
+    for value in obj.values():
+        if isinstance(value, list):
+            ids.extend(row.get("setting_id") for row in value if isinstance(row, dict))
+    return [str(i) for i in dict.fromkeys(ids) if isinstance(i, str) and i]
 
 
 def setting_studies(catalog: Catalog, settings: pd.DataFrame) -> list[Study]:

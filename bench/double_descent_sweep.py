@@ -1,0 +1,189 @@
+"""The greydanus_kobak2024 double-descent sweep: phenolab's batched time vs a per-model loop.
+
+Three measurements in one run:
+
+1. ratio: a subset of widths × seeds × epochs trained (a) as phenolab trains it, one batched
+   program per width with every seed as a replica, and (b) as the source notebook does, one
+   `nn.Sequential` + `torch.optim.SGD(lr 0.01, momentum 0.9)` per model, one after another, with
+   the same minibatches of 100; both evaluate train and test at the start and the end;
+2. the full sweep (19 widths × 10 seeds × 500 epochs, 40 evaluations of 16,000 points): timed
+   end to end, or with `--quick` extrapolated (and labelled so) from per-step and per-evaluation
+   times measured at every width: time(S₂ steps) − time(S₁ steps) over S₂ − S₁ cancels setup;
+3. achieved GFLOP/s against the machine's float32 matmul peak at the same thread count. FLOPs are
+   counted analytically: a step is 6·B·Σ(in·out) per model, an evaluation 2·N·Σ(in·out) (biases,
+   activations, losses and the optimizer not counted), so "FLOP-limited time" = FLOPs / peak.
+
+    python bench/double_descent_sweep.py --quick          # ~1–2 min on 1 thread (extrapolated)
+    python bench/double_descent_sweep.py --threads 2      # the real full sweep: ~15+ min of 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import time
+
+import torch
+import torch.nn.functional as F
+
+from phenolab._rng import generator
+from phenolab.engine import eval_steps, evaluate, total_steps, train
+from phenolab.models import build_model
+from phenolab.phenomena.double_descent import GK_WIDTHS
+from phenolab.settings import Setting, named_setting
+from phenolab.tasks import TaskData, build_task
+
+SEEDS = list(range(10))
+
+
+def matmul_peak(n: int = 2048, reps: int = 5) -> float:
+    """GFLOP/s of one large float32 `mm` at the current thread count (best of `reps`)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = math.inf
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def macs(width: int) -> int:
+    """Multiply–accumulates per sample of the 40→h→h→10 MLP."""
+    return 40 * width + width * width + width * 10
+
+
+def setting_at(width: int, **over: object) -> Setting:
+    return named_setting("greydanus_kobak2024").with_overrides({"model.width": width, **over})
+
+
+def sweep_gflop(setting: Setting, n_train: int, n_eval_points: int, k: int) -> float:
+    """FLOPs (in G) of one width's K runs: training steps plus evaluations of train and test."""
+    m = macs(setting.model.width)
+    steps = total_steps(setting, n_train)
+    evals = len(eval_steps(steps, setting.eval.points, setting.eval.every))
+    return k * (steps * 6 * setting.schedule.batch_size * m + evals * 2 * n_eval_points * m) / 1e9
+
+
+# ---- (1) the per-model loop ---------------------------------------------------------------------
+def loop_train(width: int, epochs: int, data: TaskData, seeds: list[int]) -> float:
+    """Seconds to train one model per seed the notebook's way (same batches as phenolab's)."""
+    t = time.perf_counter()
+    for k, seed in enumerate(seeds):
+        torch.manual_seed(seed)
+        net = torch.nn.Sequential(torch.nn.Linear(40, width), torch.nn.ReLU(), torch.nn.Linear(width, width),
+                                  torch.nn.ReLU(), torch.nn.Linear(width, 10))
+        opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+        x, y = data.x_train[k], data.y_train[k]
+        gen = generator(seed, "order")
+        _loop_eval(net, data, k)
+        for _ in range(epochs):
+            order = torch.randperm(x.shape[0], generator=gen)
+            for lo in range(0, x.shape[0], 100):
+                idx = order[lo:lo + 100]
+                loss = F.cross_entropy(net(x[idx]), y[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        _loop_eval(net, data, k)
+    return time.perf_counter() - t
+
+
+def _loop_eval(net: torch.nn.Module, data: TaskData, k: int) -> None:
+    with torch.no_grad():
+        for x, y in ((data.x_train[k], data.y_train[k]), (data.x_test[k], data.y_test[k])):
+            logits = net(x)
+            F.cross_entropy(logits, y).item()
+            (logits.argmax(1) == y).double().mean().item()
+
+
+def batched_train(width: int, epochs: int, data: TaskData, seeds: list[int]) -> float:
+    setting = setting_at(width, **{"schedule.epochs": epochs, "eval.points": 2, "checkpoints": "none",
+                                   "measures": []})
+    t = time.perf_counter()
+    train(setting, seeds, data=data)
+    return time.perf_counter() - t
+
+
+# ---- (2) the full sweep -------------------------------------------------------------------------
+def full_sweep(data: TaskData, seeds: list[int]) -> float:
+    t = time.perf_counter()
+    for w in GK_WIDTHS:
+        t_w = time.perf_counter()
+        train(setting_at(w), seeds, data=data)
+        print(f"  width {w:3d}: {time.perf_counter() - t_w:6.1f} s", flush=True)
+    return time.perf_counter() - t
+
+
+def extrapolated_sweep(data: TaskData, seeds: list[int], s1: int, s2: int) -> float:
+    """Per width: time(s2 steps) − time(s1 steps) → per-step time; one timed `evaluate` → per-eval
+    time; setup = time(s1) − s1·step − 3·eval. Sum over widths of setup + 20000·step + 41·eval."""
+    total = 0.0
+    for w in GK_WIDTHS:
+        base = setting_at(w)
+        steps = total_steps(base, data.n_train)
+        n_evals = len(eval_steps(steps, base.eval.points, base.eval.every))
+        times = {}
+        for s in (s1, s2):
+            st = base.with_overrides({"schedule.steps": s, "eval.points": 2, "checkpoints": "none"})
+            t = time.perf_counter()
+            res = train(st, seeds, data=data)
+            times[s] = time.perf_counter() - t
+        per_step = (times[s2] - times[s1]) / (s2 - s1)
+        model = build_model(base.model, data.input_dim, data.out_dim)
+        params = {n: p.to(torch.float32) for n, p in res.params.items()}
+        t = time.perf_counter()
+        evaluate(base, model, params, data)
+        per_eval = time.perf_counter() - t
+        setup = max(times[s1] - s1 * per_step - 3 * per_eval, 0.0)
+        est = setup + steps * per_step + n_evals * per_eval
+        print(f"  width {w:3d}: {per_step * 1e3:7.3f} ms/step, {per_eval:6.3f} s/eval → {est:6.1f} s", flush=True)
+        total += est
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
+    parser.add_argument("--quick", action="store_true", help="extrapolate the full sweep; ratio on 3 widths × 3 epochs")
+    parser.add_argument("--ratio-widths", type=int, nargs="+", default=None)
+    parser.add_argument("--ratio-epochs", type=int, default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    widths = args.ratio_widths or ([16, 61, 300] if args.quick else [16, 61, 135, 300])
+    epochs = args.ratio_epochs or (3 if args.quick else 5)
+    seeds = SEEDS
+    data = build_task(setting_at(16).task, seeds, "features", torch.float32)
+    peak = matmul_peak()
+    print(f"torch {torch.__version__} · {platform.processor() or platform.machine()} · {os.cpu_count()} cores · "
+          f"threads {torch.get_num_threads()} · float32 matmul peak (2048³) {peak:.1f} GFLOP/s")
+    train(setting_at(8, **{"schedule.steps": 5, "eval.points": 2}), [0, 1], data=None)  # warm-up
+
+    print(f"\n(1) batched vs per-model loop: widths {widths}, {len(seeds)} seeds, {epochs} epoch(s) each")
+    loop_s = sum(loop_train(w, epochs, data, seeds) for w in widths)
+    ours_s = sum(batched_train(w, epochs, data, seeds) for w in widths)
+    sub = sum(sweep_gflop(setting_at(w, **{"schedule.epochs": epochs, "eval.points": 2}), data.n_train,
+                          data.n_train + data.x_test.shape[1], len(seeds)) for w in widths)
+    print(f"  loop {loop_s:.1f} s ({sub / loop_s:.1f} GFLOP/s) · phenolab {ours_s:.1f} s ({sub / ours_s:.1f} GFLOP/s)"
+          f" · speedup {loop_s / ours_s:.2f}×")
+
+    n_eval_points = data.n_train + data.x_test.shape[1]
+    gflop = sum(sweep_gflop(setting_at(w), data.n_train, n_eval_points, len(seeds)) for w in GK_WIDTHS)
+    if args.quick:
+        print("\n(2) full sweep, EXTRAPOLATED from 50 and 150 steps per width (not a timed full run):")
+        sweep_s = extrapolated_sweep(data, seeds, 50, 150)
+        label = "extrapolated"
+    else:
+        print("\n(2) full sweep, timed: 19 widths × 10 seeds × 500 epochs")
+        sweep_s = full_sweep(data, seeds)
+        label = "measured"
+    limit = gflop / peak
+    print(f"  {label} full sweep: {sweep_s / 60:.1f} min for {gflop / 1e3:.1f} TFLOP → {gflop / sweep_s:.1f} GFLOP/s "
+          f"= {100 * gflop / sweep_s / peak:.0f}% of peak; FLOP-limited time {limit / 60:.1f} min; "
+          f"ratio {sweep_s / limit:.2f}× (target ≤ 2×)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""Double descent: exact solves and real (small) training, read back from a catalog.
+
+- min-norm linear regression peaks at n = d and the optimal ridge removes the peak;
+- random features peak at p = n;
+- a reduced neural setting (digits, label noise) peaks, and weight decay removes the peak;
+- the signature's parts on synthetic curves; the bias–variance identities; effective parameters.
+"""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from phenolab.catalog import Catalog
+from phenolab.cli import app
+from phenolab.execute import plan_batches, run_local
+from phenolab.phenomena import PHENOMENA
+from phenolab.phenomena.bias_variance import (
+    ce_decomposition,
+    effective_parameters,
+    linear_bias_variance,
+    min_norm_excess_risk,
+    mse_decomposition,
+    optimal_ridge,
+    smoother_norms2,
+)
+from phenolab.phenomena.double_descent import GK_WIDTHS, SWEEPS
+from phenolab.phenomena.double_descent_curve import (
+    curve_signature,
+    interpolation_threshold,
+    most_prominent_peak,
+    peak_present,
+)
+from phenolab.phenomena.double_descent_signature import true_beta
+from phenolab.settings import SettingError, named_setting
+from phenolab.tasks.regression import sample_replica
+
+DD = PHENOMENA["double-descent"]
+
+
+def reproduce(catalog: Catalog, name: str, seeds: list[int], overrides: dict | None = None):
+    study = DD.study(name, seeds, overrides or {}, False)
+    run_local(plan_batches(study.settings, study.seeds, catalog), catalog, device="cpu")
+    return study, DD.signature(catalog, study)
+
+
+# ---- exact: linear regression ------------------------------------------------------------------
+def test_min_norm_peaks_at_n_equals_d_and_optimal_ridge_removes_it(tmp_path):
+    cat = Catalog(tmp_path / "cat")
+    d = named_setting("nakkiran2021_linear").task.d
+    study, sig = reproduce(cat, "nakkiran2021_linear", [0, 1, 2])
+    grid = sorted(s.task.n_train for s in study.settings)
+    step = grid[1] - grid[0]
+    s = sig["summary"]
+    assert s["peak_present"] is True
+    assert abs(s["mean_curve_peak"] - d) <= step  # the spike sits at n = d (± one grid step)
+    assert abs(s["peak"]["mean"] - d) <= step and s["peak"]["n"] == 3
+    assert s["mean_curve_threshold"] == d  # the largest n still interpolated
+    assert s["variance_peak_at_error_peak"] is True  # the variance term makes the spike
+    # away from the spike, the measured test MSE follows Nakkiran et al.'s formula
+    rows = {r["capacity"]: r for r in sig["per_capacity"]}
+    for n in (30, 200, 300):
+        assert rows[n]["test_mean"] == pytest.approx(rows[n]["theory_test_mse"], rel=0.2)
+
+    _, ridge = reproduce(cat, "nakkiran2021_optimal_ridge", [0, 1, 2])
+    assert ridge["summary"]["peak_present"] is False
+    ridge_rows = {r["capacity"]: r for r in ridge["per_capacity"]}
+    assert ridge_rows[d]["test_mean"] < 0.1 * rows[d]["test_mean"]
+
+
+def test_optimal_ridge_is_scaled_to_the_engines_mean_squared_error():
+    # λ* = dσ²/‖β‖² on the summed squared error (Nakkiran et al. 2021) ⇒ dσ²/(‖β‖²n) on the mean
+    assert optimal_ridge(100, 50, 0.5) == pytest.approx(100 * 0.25 / 50)
+    # and it beats nearby penalties on fresh draws (Bayes optimal on average over designs)
+    cfg = named_setting("nakkiran2021_linear").task.model_copy(update={"n_train": 90})
+    lam = optimal_ridge(cfg.d, cfg.n_train, cfg.noise_std)
+    risks = {f: np.mean([linear_bias_variance(sample_replica(cfg, s)[0], true_beta(cfg, s), cfg.noise_std,
+                                              f * lam)["expected_test_mse"] for s in range(20)])
+             for f in (0.25, 1.0, 4.0)}
+    assert risks[1.0] < risks[0.25] and risks[1.0] < risks[4.0]
+
+
+def test_linear_terms_match_the_catalog_and_true_beta_is_the_tasks():
+    cfg = named_setting("nakkiran2021_linear").task.model_copy(update={"n_train": 60, "n_test": 20000})
+    x_train, y_train, x_test, y_test = sample_replica(cfg, 7)
+    beta = true_beta(cfg, 7)
+    assert float((y_test.squeeze(-1) - x_test @ beta).pow(2).mean()) == pytest.approx(cfg.noise_std ** 2, rel=0.05)
+    terms = linear_bias_variance(x_train, beta, cfg.noise_std, 0.0)
+    beta_hat = torch.linalg.pinv(x_train) @ y_train.squeeze(-1)
+    # the realized test MSE of this one fit is its exact conditional expectation up to label noise
+    realized = float((x_test @ beta_hat - y_test.squeeze(-1)).pow(2).mean())
+    assert realized == pytest.approx(terms["expected_test_mse"], rel=0.25)
+    assert terms["bias"] == pytest.approx(1 - 60 / 100, abs=0.15)  # (1 − n/d)‖β‖² on average
+
+
+# ---- exact: random features --------------------------------------------------------------------
+def test_random_features_peak_at_p_equals_n(tmp_path):
+    cat = Catalog(tmp_path / "cat")
+    over = {"task.train_size": 100, "task.num_samples": 1000, "task.train_split": 0.5}
+    study, sig = reproduce(cat, "belkin2019_rff", [0, 1], over)
+    s = sig["summary"]
+    assert s["peak_present"] is True and s["mean_curve_peak"] == 100  # p = n
+    assert s["mean_curve_threshold"] <= 100
+    rows = {r["capacity"]: r for r in sig["per_capacity"]}
+    # effective parameters on train inputs saturate at n; on test inputs they peak at p = n
+    assert rows[50]["p_eff_train"] == pytest.approx(50, rel=1e-6)
+    assert rows[500]["p_eff_train"] == pytest.approx(100, rel=1e-6)
+    p_test = [r["p_eff_test"] for r in sig["per_capacity"]]
+    assert int(np.argmax(p_test)) == list(rows).index(100)
+    # bias + variance is exactly the seeds' mean test loss, which the catalog recorded
+    for r in sig["per_capacity"]:
+        assert r["bias"] + r["variance"] == pytest.approx(r["mean_loss"], rel=1e-9)
+    assert sig["per_capacity"][0]["mean_loss"] == pytest.approx(_catalog_mean(cat, study.settings[0], "test_loss"))
+
+
+def _catalog_mean(cat: Catalog, setting, metric: str) -> float:
+    runs = cat.runs(setting_id=setting.id)
+    return float(runs[f"final_{metric}"].mean())
+
+
+# ---- real training: a reduced neural setting ---------------------------------------------------
+def test_neural_peak_with_label_noise_and_none_with_weight_decay(tmp_path):
+    cat = Catalog(tmp_path / "cat")
+    study, noisy = reproduce(cat, "digits_label_noise", [0, 1, 2])
+    s = noisy["summary"]
+    assert s["peak_present"] is True, s
+    assert s["peak_rise"] > s["seed_spread"]
+    assert s["mean_curve_threshold"] is not None and s["mean_curve_peak"] <= s["mean_curve_threshold"] * 2
+    for r in noisy["per_capacity"]:  # the CE decomposition is exact
+        assert r["bias"] + r["variance"] == pytest.approx(r["mean_loss"], rel=1e-6)
+    assert r["mean_loss"] == pytest.approx(_catalog_mean(cat, study.settings[-1], "test_loss"), rel=1e-4)
+
+    _, decayed = reproduce(cat, "digits_label_noise", [0, 1, 2], {"optim.weight_decay": 0.01})
+    assert decayed["summary"]["peak_present"] is False, decayed["summary"]
+    assert decayed["summary"]["mean_curve_threshold"] is None  # it no longer fits the noisy labels
+
+
+# ---- the signature's parts on synthetic curves -------------------------------------------------
+def test_peak_is_the_most_prominent_interior_point_not_a_first_wiggle():
+    curve = np.array([0.7, 0.5, 0.52, 0.49, 0.47, 0.55, 0.6, 0.5, 0.45])
+    peak = most_prominent_peak(curve)
+    assert peak.index == 6 and peak.left_min == 4 and peak.right_min == 8
+    assert peak.prominence == pytest.approx(0.6 - 0.47)
+    assert most_prominent_peak(np.array([0.9, 0.7, 0.5, 0.4])) is None  # monotone
+    assert most_prominent_peak(np.array([0.5, 0.4, 0.45, 0.6])) is None  # U-shaped: no interior max
+
+
+def test_threshold_both_sides_and_signature_fields():
+    caps = np.array([2, 4, 8, 16, 32, 64])
+    train = np.array([0.5, 0.3, 0.05, 0.01, 0.0, 0.0])
+    assert interpolation_threshold(caps, train) == 16
+    assert interpolation_threshold(caps, train[::-1], side="below") == 8  # ≤ 1% counts
+    assert interpolation_threshold(caps, np.full(6, 0.2)) is None
+    test = np.array([0.6, 0.45, 0.5, 0.58, 0.5, 0.42])
+    params = caps * 10.0
+    sig = curve_signature(caps, params, test, train, n_train=100)
+    assert sig["threshold"] == 16 and sig["threshold_params"] == 160 and sig["threshold_params_per_n"] == 1.6
+    assert sig["peak"] == 16 and sig["peak_height"] == 0.58 and sig["first_min"] == 0.45
+    assert sig["first_min_at"] == 4 and sig["last"] == 0.42
+    assert sig["peak_ratio"] == pytest.approx(0.58 / 0.45)
+    assert sig["peak_minus_threshold"] == 0 and sig["peak_steps_from_threshold"] == 0
+
+
+def test_peak_present_needs_a_rise_beyond_the_seed_spread():
+    mean = np.array([0.6, 0.45, 0.5, 0.58, 0.5, 0.42])
+    assert peak_present(mean, np.full(6, 0.01))["peak_present"] is True
+    assert peak_present(mean, np.full(6, 0.2))["peak_present"] is False
+    assert peak_present(np.array([0.6, 0.5, 0.4, 0.3]), np.zeros(4))["peak_present"] is False
+
+
+# ---- decompositions and smoothers --------------------------------------------------------------
+def test_ce_and_mse_decompositions_are_exact_identities():
+    g = torch.Generator().manual_seed(0)
+    logits, y = torch.randn(5, 40, 10, generator=g), torch.randint(0, 10, (40,), generator=g)
+    ce = ce_decomposition(logits, y)
+    per_seed = torch.nn.functional.cross_entropy(logits.double().reshape(-1, 10), y.repeat(5)).item()
+    assert ce["mean_loss"] == pytest.approx(per_seed, rel=1e-9)
+    assert ce["bias"] + ce["variance"] == pytest.approx(ce["mean_loss"], rel=1e-9)
+    assert ce["variance"] > 0
+    same = ce_decomposition(logits[:1].expand(5, -1, -1), y)
+    assert same["variance"] == pytest.approx(0, abs=1e-12) and same["disagreement"] == 0
+    out, t = torch.randn(4, 30, 3, generator=g), torch.randn(30, 3, generator=g)
+    mse = mse_decomposition(out, t)
+    assert mse["bias"] + mse["variance"] == pytest.approx(mse["mean_loss"], rel=1e-12)
+
+
+def test_effective_parameters_qr_path_equals_pinv_and_ridge_shrinks():
+    g = torch.Generator().manual_seed(1)
+    for n, p in ((30, 12), (12, 30), (20, 20)):
+        phi, ev = torch.randn(n, p, generator=g, dtype=torch.float64), torch.randn(25, p, generator=g,
+                                                                                 dtype=torch.float64)
+        direct = (ev @ torch.linalg.pinv(phi)).square().sum(-1)
+        assert torch.allclose(smoother_norms2(phi, ev, 0.0), direct, rtol=1e-8)
+        assert effective_parameters(phi, phi, 0.0) == pytest.approx(min(n, p), rel=1e-8)
+        assert effective_parameters(phi, ev, 0.1) < effective_parameters(phi, ev, 0.0)
+    low_rank = torch.randn(20, 3, generator=g, dtype=torch.float64) @ torch.randn(3, 8, generator=g,
+                                                                                   dtype=torch.float64)
+    assert effective_parameters(low_rank, low_rank, 0.0) == pytest.approx(3, rel=1e-6)  # the SVD fallback
+
+
+def test_min_norm_theory_spikes_at_d():
+    assert math.isinf(min_norm_excess_risk(100, 100, 0.5))
+    assert min_norm_excess_risk(50, 100, 0.5) == pytest.approx(0.5 + 0.25 * 50 / 49)
+    assert min_norm_excess_risk(200, 100, 0.5) == pytest.approx(0.25 * 100 / 99)
+
+
+# ---- settings, study and CLI -------------------------------------------------------------------
+def test_canonical_settings_and_study_grids():
+    gk = named_setting("greydanus_kobak2024")
+    assert GK_WIDTHS == (2, 3, 4, 5, 7, 9, 12, 16, 21, 27, 36, 47, 61, 80, 104, 135, 177, 230, 300)
+    assert (gk.task.num_samples, gk.task.train_split, gk.task.label_noise) == (16000, 0.25, 0.15)
+    assert (gk.optim.name, gk.optim.lr, gk.optim.momentum) == ("sgd", 0.01, 0.9)
+    assert (gk.schedule.epochs, gk.schedule.batch_size, gk.loss, gk.model.depth) == (500, 100, "ce", 2)
+    study = DD.study("greydanus_kobak2024", [0, 1], {"task.label_noise": 0.0}, False)
+    assert [s.model.width for s in study.settings] == list(GK_WIDTHS)
+    assert all(s.task.label_noise == 0.0 for s in study.settings)
+    quick = DD.study("greydanus_kobak2024", [0], {}, True)
+    assert [s.model.width for s in quick.settings] == list(SWEEPS["greydanus_kobak2024"].quick_values)
+    assert quick.note and quick.settings[0].schedule.epochs < gk.schedule.epochs
+    ridge = DD.study("nakkiran2021_optimal_ridge", [0], {"task.d": 50}, False)
+    assert [s.task.n_train for s in ridge.settings][:3] == [5, 10, 15]
+    assert all(s.optim.ridge == pytest.approx(50 * 0.25 / s.task.n_train) for s in ridge.settings)
+    with pytest.raises(SettingError, match="model.width"):
+        DD.study("greydanus_kobak2024", [0], {"model.width": 10}, False)
+
+
+def test_cli_reproduce_exact_setting_json(tmp_path):
+    res = CliRunner().invoke(app, ["reproduce", "double-descent", "--setting", "nakkiran2021_linear", "--seeds", "2",
+                                   "--set", "task.d=40", "--catalog", str(tmp_path / "cat"), "--json"],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["peak_present"] is True and out["mean_curve_peak"] == 40 and out["trained"] == 60
