@@ -255,7 +255,7 @@ def test_figure4_study_registers_the_paper_settings_lazily_and_says_quick() -> N
     from phenolab.phenomena.figure4 import FIGURE4, panel_hypotheses
 
     quick = FIGURE4.study(FIGURE4.default_setting, [0, 1, 2], {}, quick=True)
-    assert "--quick" in quick.note and len(quick.settings) == 11  # 10 widths + 1 grokking setting
+    assert "--quick" in quick.note and len(quick.settings) == 8  # 7 widths + 1 grokking setting
     assert all(s.checkpoints == "final" and any(m.name == "prime_parameter_count" and m.params == {"scale": 10}
                                                 for m in s.measures) for s in quick.settings)
     paper = panel_hypotheses(list(range(10)), quick=False)

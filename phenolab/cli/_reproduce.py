@@ -61,6 +61,7 @@ def register(app: typer.Typer) -> None:
         seed_list = parse_seeds(int(seeds) if seeds.isdigit() else seeds)
         options = {k: v for k, v in (("rounds", rounds), ("rewind_step", rewind_step), ("compare", compare))
                    if v is not None}
+        options["device"] = device
         study = ph.study(name, seed_list, parse_assignments(set_ or []), quick, options)
         set_threads(threads)
         cat = open_catalog(catalog)

@@ -14,7 +14,7 @@ import torch
 
 from phenolab.catalog import Catalog, RunRecord, collect_provenance
 from phenolab.engine import BatchResult, resolve_device, train
-from phenolab.settings import Setting
+from phenolab.settings import Setting, SettingError
 
 DEFAULT_MAX_REPLICAS = 64
 
@@ -37,6 +37,9 @@ def plan_batches(settings: Iterable[Setting], seeds: list[int], catalog: Catalog
     out: list[Batch] = []
     seen: set[str] = set()
     for setting in settings:
+        if setting.prune is not None and (setting.prune.control != "dense" or setting.prune.data_order != "seed"):
+            raise SettingError("prune: a pruned setting (ticket, control or alternate data order) needs its masks "
+                               "and start point; train it with `phenolab reproduce lottery`, not train/sweep")
         if setting.id in seen:
             continue
         seen.add(setting.id)

@@ -8,10 +8,11 @@ drawn from the catalog, and each panel's claim is registered in the hypothesis l
 held-out runs exist, then tested in-sample, held-out, against magnitude confounds and under
 function-preserving rescalings. The verdicts are measured, not assumed.
 
-`--quick` swaps in settings that run in minutes on a CPU and says so on the figure: grokking =
-Gromov's MLP (gromov2023) at p = 31; double descent = a shortened Greydanus & Kobak width sweep
-(`figure4_quick_dd`, 60 epochs instead of 500, 10 of the 19 widths). The full path resolves
-`greydanus_kobak2024` and `power2022` by name (GPU hours for power2022).
+`--quick` swaps in faster settings and says so on the figure: grokking = Gromov's MLP
+(gromov2023) at p = 31, 600 steps; double descent = greydanus_kobak2024 at 250 of its 500 epochs
+and 7 of its 19 widths (the double-descent module's --quick sweep; the peak survives). The full
+path uses `greydanus_kobak2024` and `power2022` as registered (GPU hours for power2022). Settings
+are resolved by name when a study is built, so this module does not depend on import order.
 """
 
 from __future__ import annotations
@@ -31,30 +32,15 @@ from phenolab.hypotheses import Hypothesis, HypothesisLog, evaluate_registered  
 from phenolab.hypotheses.spec import HeldOutGroup, Intervention, MeasureRef, Relation, ScopeGroup  # noqa: E402
 from phenolab.hypotheses.statistics import summary  # noqa: E402
 from phenolab.phenomena._base import Phenomenon, Study, TrainMissing, register_phenomenon  # noqa: E402
-from phenolab.settings import SettingError, register_setting  # noqa: E402
+from phenolab.settings import SettingError  # noqa: E402
 
 PRIME_SCALE = 10  # round(10·|w|): at scale 1 almost no weight of these nets rounds past 1
 DD_WIDTHS = tuple(int(w) for w in np.unique(np.geomspace(2, 300, 20).astype(int)))  # Greydanus & Kobak's 19
-QUICK_DD_WIDTHS = (2, 5, 10, 16, 25, 40, 64, 100, 160, 300)
+QUICK_DD_WIDTHS = (8, 16, 27, 47, 80, 135, 230)  # the double-descent module's --quick widths
 CONFOUNDS_GROKKING = ("mean_abs_weight", "weight_norm", "step")
 CONFOUNDS_DD = ("mean_abs_weight", "weight_norm", "parameter_count")
 INTERVENTIONS = (Intervention(kind="rescale", layer=0, factors=(0.5, 2.0)), Intervention(kind="permute", layer=0))
 PANELS = ("double_descent", "grokking")
-
-register_setting(
-    "figure4_quick_dd",
-    {
-        "task": {"name": "mnist1d", "num_samples": 16000, "train_split": 0.25, "label_noise": 0.15},
-        "model": {"name": "mlp", "width": 16, "depth": 2},
-        "optim": {"name": "sgd", "lr": 0.01, "momentum": 0.9},
-        "schedule": {"epochs": 60, "batch_size": 100},
-        "eval": {"points": 12},
-    },
-    source="Greydanus & Kobak 2024 (greydanus/mnist1d deep-double-descent notebook): MNIST-1D 4000/12000, 15% "
-    "label noise, MLP 40→h→h→10, SGD lr 0.01 momentum 0.9, batch 100 — shortened to 60 epochs (source: 500)",
-    description="figure4 --quick double-descent panel; sweep model.width",
-)
-
 
 def panel_hypotheses(seeds: list[int], quick: bool) -> dict[str, Hypothesis]:
     """The two claims of the figure, one per panel, as hypotheses over these seeds."""
@@ -68,14 +54,15 @@ def panel_hypotheses(seeds: list[int], quick: bool) -> dict[str, Hypothesis]:
         grok_held = (HeldOutGroup(setting="gromov2023", overrides={**grok_over, "task.train_fraction": 0.5},
                                   n_seeds=n_held),
                      HeldOutGroup(setting="gromov2023", overrides={**grok_over, "task.op": "-"}, n_seeds=n_held))
-        dd_name, widths = "figure4_quick_dd", QUICK_DD_WIDTHS
+        dd_over: dict[str, Any] = {"schedule.epochs": 250}
+        widths = QUICK_DD_WIDTHS
     else:
         grok = ScopeGroup(setting="power2022", seeds=seeds)
         grok_held = (HeldOutGroup(setting="power2022", overrides={"task.op": "-"}, n_seeds=n_held),)
-        dd_name, widths = "greydanus_kobak2024", DD_WIDTHS
-    dd = ScopeGroup(setting=dd_name, sweep={"model.width": list(widths)}, seeds=seeds)
-    dd_held = (HeldOutGroup(setting=dd_name, overrides={"task.label_noise": 0.3},
-                            sweep={"model.width": list(widths[::3])}, n_seeds=n_held),)
+        dd_over, widths = {}, DD_WIDTHS
+    dd = ScopeGroup(setting="greydanus_kobak2024", overrides=dd_over, sweep={"model.width": list(widths)}, seeds=seeds)
+    dd_held = (HeldOutGroup(setting="greydanus_kobak2024", overrides={**dd_over, "task.label_noise": 0.3},
+                            sweep={"model.width": list(widths[::2] if quick else widths[::3])}, n_seeds=n_held),)
     source = "position paper Fig. 4, App. A"
     return {
         "grokking": Hypothesis(
@@ -104,8 +91,8 @@ class Figure4(Phenomenon):
             raise SettingError("figure4 takes no --set overrides: its settings are the paper's (or --quick's)")
         hyps = panel_hypotheses(seeds, quick)
         settings = [s for p in PANELS for group in hyps[p].scope_settings() for s in group]
-        note = ("--quick: grokking = gromov2023 at p=31 (the paper: power2022), double descent = figure4_quick_dd "
-                "(60 of 500 epochs, 10 of 19 widths)") if quick else ""
+        note = ("--quick: grokking = gromov2023 at p=31, 600 steps (the paper: power2022); double descent = "
+                "greydanus_kobak2024 at 250 of 500 epochs, 7 of 19 widths") if quick else ""
         return Study(self.name, setting_name, settings, seeds, quick, note, {"hypotheses": hyps})
 
     def execute(self, study: Study, catalog: Catalog, train_missing: TrainMissing) -> list[str]:

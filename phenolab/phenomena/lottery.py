@@ -276,8 +276,11 @@ class Lottery(Phenomenon):
         return Study(self.name, setting_name, plan.settings(), seeds, quick, note, options)
 
     def execute(self, study: Study, catalog: Catalog, train_missing: Any) -> list[str]:
-        """Staged training (round r's masks come from round r − 1's tickets), not `train_missing`."""
-        return run_rounds(study.options["plan"], study.seeds, catalog, device=study.options.get("device", "auto"))
+        """Staged training (round r's masks come from round r − 1's tickets), not `train_missing`;
+        options "device" (default auto) and "on_round" (a progress callback) are passed on."""
+        opts = study.options
+        return run_rounds(opts["plan"], study.seeds, catalog, device=opts.get("device", "auto"),
+                          on_round=opts.get("on_round"))
 
     def signature(self, catalog: Catalog, study: Study) -> dict[str, Any]:
         sig = lottery_signature(catalog, study.options["plan"], study.seeds)

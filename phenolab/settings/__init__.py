@@ -27,12 +27,12 @@ from phenolab.settings._parse import (
     parse_value,
     validate_setting,
 )
-from phenolab.settings._setting import EvalConfig, MeasureSpec, OptimConfig, ScheduleConfig, Setting
+from phenolab.settings._setting import EvalConfig, MeasureSpec, OptimConfig, PruneConfig, ScheduleConfig, Setting
 
 __all__ = [
     "MEASURES", "MODELS", "MODULAR_OPS", "NAMED_SETTINGS", "TASKS", "Component", "DigitsTask",
     "EvalConfig", "LinearModel", "LinearRegressionTask", "MeasureSpec", "MlpModel", "Mnist1dTask",
-    "ModularTask", "OptimConfig", "RandomFeaturesModel", "ScheduleConfig", "Setting", "SettingError",
+    "ModularTask", "OptimConfig", "PruneConfig", "RandomFeaturesModel", "ScheduleConfig", "Setting", "SettingError",
     "TransformerModel", "apply_overrides", "load_setting_file", "named_setting", "parse_assignments",
     "parse_seeds", "parse_value", "register_model_config", "register_setting", "register_task_config",
     "resolve_setting", "validate_setting",
