@@ -25,8 +25,7 @@ def double_descent_figure(sig: dict[str, Any], out: str | Path) -> Path:
     summ = sig["summary"]
     label = sig["axis"]["label"]
     err = "test MSE" if sig["error"] == "test_mse" else "error"
-    epochwise = sig["axis"]["path"] is None
-    panels = ["capacity"] if epochwise else ["capacity", "params"]
+    panels = ["capacity", "params"]
     if "variance" in rows:
         panels.append("bias_variance")
     if "p_eff_test" in rows:
@@ -96,6 +95,9 @@ def _marks(ax: Any, rows: pd.DataFrame, summ: dict[str, Any], panel: str) -> Non
     if thr is not None:
         at = _lookup(rows, thr, col)
         ax.axvline(at, color="grey", ls="--", lw=1, label="interpolation threshold")
+    if summ.get("mean_curve_exact_fit") is not None:
+        ax.axvline(_lookup(rows, summ["mean_curve_exact_fit"], col), color="black", ls=":", lw=1,
+                   label="exact fit (train MSE ≤ 1%)")
     peak = summ.get("mean_curve_peak")
     if peak is not None:
         hit = rows.loc[np.isclose(rows["capacity"], peak)]

@@ -43,11 +43,10 @@ _CACHE: dict[tuple, dict[str, Any]] = {}
 
 
 def study_signature(catalog: Catalog, study: Study) -> dict[str, Any]:
-    """The signature dict the CLI prints: summary (flat), per_run, per_capacity (or per_epoch)."""
+    """The signature dict the CLI prints: summary (flat), per_run (one curve per seed), per_capacity."""
     key = (str(catalog.path), tuple(s.id for s in study.settings), tuple(study.seeds), catalog.count_runs())
     if key not in _CACHE:
-        axis = study.options.get("axis", {})
-        _CACHE[key] = _epochwise(catalog, study) if axis.get("path") is None else _modelwise(catalog, study)
+        _CACHE[key] = _modelwise(catalog, study)
     return _CACHE[key]
 
 
@@ -148,8 +147,13 @@ def _modelwise(catalog: Catalog, study: Study) -> dict[str, Any]:
         j = at.get(where)
         summary[f"mean_curve_{name}"] = {"mean": None if j is None else float(mean[j]),
                                          "sd": None if j is None else float(sd[j]), "n": k}
-    summary["peak_rise"] = present["rise"]
-    summary["seed_spread"] = present["spread"]
+    if study.settings[0].loss == "mse" and not regression:
+        # a least-squares classifier's 0-1 train error reaches 0 before it fits its targets exactly;
+        # the exact fit (train MSE ≤ 1% of the zero predictor's) is Belkin et al.'s threshold
+        rel = np.stack([f["train_loss"].to_numpy() / f["init_train_loss"].to_numpy() for f in finals], axis=1)
+        summary["mean_curve_exact_fit"] = interpolation_threshold(caps, rel.mean(0), side)
+    summary["peak_rise"] = _round(present["rise"])
+    summary["seed_spread"] = _round(present["spread"])
     summary["peak_judged_on"] = "log10 test MSE" if regression else "test error"
     summary.update(_variance_summary(per_capacity, present["index"]))
     if n_train:
@@ -168,9 +172,14 @@ def _variance_summary(rows: list[dict[str, Any]], error_peak: int | None) -> dic
         return {}
     peak = most_prominent_peak(var)
     idx = peak.index if peak is not None else int(np.argmax(var))
-    out: dict[str, Any] = {"variance_peak": rows[idx]["capacity"], "variance_peak_value": float(var[idx])}
+    out: dict[str, Any] = {"variance_peak": rows[idx]["capacity"], "variance_peak_value": _round(float(var[idx]))}
     out["variance_peak_at_error_peak"] = error_peak is not None and abs(idx - error_peak) <= 1
     return out
+
+
+def _round(x: float | None) -> float | None:
+    """4 significant digits, for the printed table (the per-capacity rows keep full precision)."""
+    return None if x is None else float(f"{x:.4g}")
 
 
 def _sd(x: np.ndarray) -> np.ndarray:
@@ -252,56 +261,3 @@ def _linear_terms(setting: Setting, seeds: list[int]) -> dict[str, Any]:
     if ridge == 0:
         out["theory_test_mse"] = min_norm_excess_risk(cfg.n_train, cfg.d, cfg.noise_std) + cfg.noise_std ** 2
     return out
-
-
-# ---- epoch-wise ---------------------------------------------------------------------------------
-def _epochwise(catalog: Catalog, study: Study) -> dict[str, Any]:
-    """One setting read over training time: the same peak/threshold definitions with epochs as
-    the axis (Nakkiran et al. 2019's epoch-wise double descent)."""
-    setting = study.settings[0]
-    curves = catalog.curves(setting_id=setting.id)
-    curves = curves[curves["seed"].isin(study.seeds)]
-    if not len(curves):
-        raise ValueError("no runs of this study in the catalog; train it first")
-    n_train = _n_train(setting)
-    batch = min(setting.schedule.batch_size or n_train, n_train)
-    per_epoch = math.ceil(n_train / batch)
-    per_run, tests, trains = [], [], []
-    for seed, df in curves.groupby("seed"):
-        wide = df.pivot_table(index="step", columns="metric", values="value").sort_index()
-        wide = wide[wide.index > 0]  # the init is no point of the descent
-        epochs = wide.index.to_numpy(dtype=float) / per_epoch
-        train_err, test_err = 1 - wide["train_acc"].to_numpy(), 1 - wide["test_acc"].to_numpy()
-        thr = interpolation_threshold(epochs, train_err)
-        peak = most_prominent_peak(test_err)
-        run: dict[str, Any] = {"seed": int(seed), "threshold": thr, "peak": None, "peak_height": None,
-                               "first_min": None, "first_min_at": None, "peak_ratio": None,
-                               "peak_prominence": 0.0, "peak_minus_threshold": None, "last": float(test_err[-1])}
-        if peak is not None:
-            run.update(peak=float(epochs[peak.index]), peak_height=float(test_err[peak.index]),
-                       first_min=float(test_err[peak.left_min]), first_min_at=float(epochs[peak.left_min]),
-                       peak_ratio=float(test_err[peak.index] / test_err[peak.left_min]),
-                       peak_prominence=peak.prominence)
-            if thr is not None:
-                run["peak_minus_threshold"] = float(epochs[peak.index] - thr)
-        run["has_peak"] = peak is not None
-        per_run.append(run)
-        tests.append(pd.Series(test_err, index=epochs))
-        trains.append(pd.Series(train_err, index=epochs))
-    table = pd.concat(tests, axis=1).dropna()
-    train_table = pd.concat(trains, axis=1).loc[table.index]
-    mean, sd = table.mean(axis=1).to_numpy(), table.std(axis=1, ddof=1).fillna(0).to_numpy()
-    present = peak_present(mean, sd)
-    keys = ("threshold", "peak", "peak_height", "peak_prominence", "first_min", "first_min_at", "last",
-            "peak_ratio", "peak_minus_threshold")
-    summary: dict[str, Any] = {k: stat([r[k] for r in per_run]) for k in keys}
-    summary.update(runs_with_peak=sum(r["has_peak"] for r in per_run), peak_present=present["peak_present"],
-                   mean_curve_peak=float(table.index[present["index"]]) if present["index"] is not None else None,
-                   peak_rise=present["rise"], seed_spread=present["spread"], n_train=n_train,
-                   n_seeds=len(per_run))
-    per_epoch_rows = [{"capacity": float(e), "test_mean": float(m), "test_sd": float(s),
-                       "train_mean": float(train_table.loc[e].mean()), "train_sd": float(train_table.loc[e].std())}
-                      for e, m, s in zip(table.index, mean, sd, strict=True)]
-    return {"setting": study.setting_name, "setting_id": setting.id, "note": study.note,
-            "axis": {"path": None, "label": "epoch", "side": "above"}, "error": "test_error",
-            "summary": summary, "per_run": per_run, "per_capacity": per_epoch_rows}

@@ -17,6 +17,7 @@ are resolved by name when a study is built, so this module does not depend on im
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +154,7 @@ class Figure4(Phenomenon):
         title = "Figure 4 (position paper): prime parameters 'explain' double descent and grokking"
         title += f"  (mean ± sd over {len(study.seeds)} seeds)"
         if study.quick:
-            title += "\n" + study.note
+            title += "\n" + textwrap.fill(study.note, 130)
         fig.suptitle(title, fontsize=9)
         fig.tight_layout()
         out = Path(out)
