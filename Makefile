@@ -39,6 +39,7 @@ browser:  ## headless Chromium for tests/test_browser.py (Debian packages; insta
 bench: venv
 	$(BIN)/python bench/batched_vs_loop.py
 	$(BIN)/python bench/lottery_study.py --quick
+	$(BIN)/python bench/double_descent_sweep.py --quick
 
 clean:
 	rm -rf $(VENV) phenolab-catalog .pytest_cache .ruff_cache

@@ -29,6 +29,20 @@ def signature_table(summary: dict[str, Any]) -> Table:
     return table
 
 
+def capacity_table(rows: list[dict[str, Any]], axis: Any) -> Table:
+    """Double descent: one row per capacity (the curve behind the signature)."""
+    label = axis.get("label", "capacity") if isinstance(axis, dict) else str(axis)
+    table = Table(title=f"per {label} (mean ± sd over seeds)")
+    cols = [c for c in ("capacity", "params", "train_mean", "test_mean", "test_sd", "bias", "variance",
+                        "p_eff_test") if any(c in r for r in rows)]
+    for col in cols:
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(*("" if r.get(c) is None else f"{r[c]:.3g}" if isinstance(r[c], float) else str(r[c])
+                        for c in cols))
+    return table
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def reproduce(
@@ -74,7 +88,8 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print(json.dumps({**sig["summary"], "phenomenon": phenomenon, "setting": name,
                               "setting_ids": [s.id for s in study.settings], "note": study.note,
-                              "trained": len(written), "figure": str(fig), "per_run": sig["per_run"]},
+                              "trained": len(written), "figure": str(fig), "per_run": sig["per_run"],
+                              **{k: sig[k] for k in ("per_capacity", "axis", "error") if k in sig}},
                              indent=2, default=str))
             return
         console.print(f"[bold]{phenomenon}[/] · {name}: {len(written)} run(s) trained, "
@@ -82,4 +97,7 @@ def register(app: typer.Typer) -> None:
         if study.note:
             console.print(f"[yellow]{study.note}[/]")
         console.print(signature_table(sig["summary"]))
+        if sig.get("per_capacity"):
+            console.print(capacity_table(sig["per_capacity"], sig.get("axis", "capacity")), overflow="ignore",
+                          crop=False)
         console.print(f"figure: {fig}")

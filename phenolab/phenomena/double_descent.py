@@ -165,6 +165,9 @@ class DoubleDescent(Phenomenon):
         note = sweep.quick_note if quick and sweep.quick_values is not None else ""
         values = sweep.quick_values if quick and sweep.quick_values is not None else sweep.values
         scale = _field(base, sweep.relative_to) if sweep.relative_to else 1
+        if not isinstance(scale, int):
+            raise SettingError(f"{sweep.relative_to} = {scale!r}: {setting_name} sweeps {sweep.path} in multiples "
+                               "of it; give a positive integer")
         settings = []
         for value in sorted({int(round(v * scale)) for v in values}):
             over: dict[str, Any] = {sweep.path: value}
