@@ -40,6 +40,8 @@ bench: venv
 	$(BIN)/python bench/batched_vs_loop.py
 	$(BIN)/python bench/lottery_study.py --quick
 	$(BIN)/python bench/double_descent_sweep.py --quick
+	$(BIN)/python bench/sweep_throughput.py --quick
+	$(BIN)/python bench/catalog_scale.py --quick
 
 clean:
 	rm -rf $(VENV) phenolab-catalog .pytest_cache .ruff_cache

@@ -37,7 +37,7 @@ def _grads(program, params, xb, yb):
 @pytest.mark.parametrize("per_replica", [False, True])
 @pytest.mark.parametrize(("task", "model_cfg", "loss"), CASES)
 def test_mlp_grads_equal_autograd(task, model_cfg, loss, per_replica, monkeypatch):
-    monkeypatch.setattr(step_mod, "PER_REPLICA_MACS", 0 if per_replica else 1 << 62)
+    monkeypatch.setattr(step_mod, "PER_REPLICA_DW", 0 if per_replica else 1 << 62)
     setting = validate_setting({"task": task, "model": model_cfg, "loss": loss, "dtype": "float64"})
     seeds = [0, 1, 2]
     data = build_task(setting.task, seeds, model_class("mlp").input_kind, torch.float64)
@@ -46,7 +46,7 @@ def test_mlp_grads_equal_autograd(task, model_cfg, loss, per_replica, monkeypatc
     idx = torch.stack([torch.randperm(data.n_train, generator=g)[:7] for g in generators(seeds, "order")])
     xb = data.x_train[torch.arange(3)[:, None], idx]
     yb = data.y_train[torch.arange(3)[:, None], idx]
-    manual = MlpGrads(model, loss, data.num_classes, batch=7)
+    manual = MlpGrads(model, loss, data.num_classes, torch.device("cpu"))
     assert manual.per_replica == [per_replica] * len(manual.per_replica)
     got = _grads(manual, params, xb, yb)
     want = _grads(AutogradGrads(model, loss, data.num_classes, list(params)), params, xb, yb)
@@ -63,10 +63,35 @@ def test_small_class_ce_equals_per_replica_loss():
 def test_programs_chosen_per_model_and_loss_and_recorded():
     base = {"task": MNIST, "model": {"name": "mlp", "width": 8}, "schedule": {"steps": 3, "batch_size": 10},
             "eval": {"points": 2}}
-    assert train(validate_setting(base), [0]).strategy == "mlp-bmm/bmm/bmm"
+    assert train(validate_setting(base), [0]).strategy == "mlp-bmm"
     stable = train(validate_setting({**base, "loss": "stablemax_ce"}), [0])
     assert stable.strategy == "autograd"
     model = build_model(validate_setting(base).model, 40, 10)
-    assert isinstance(grad_program(model, "ce", 10, [], batch=100), MlpGrads)
+    cpu = torch.device("cpu")
+    assert isinstance(grad_program(model, "ce", 10, [], cpu), MlpGrads)
     wide = build_model(validate_setting({**base, "model": {"name": "mlp", "width": 1024}}).model, 40, 10)
-    assert grad_program(wide, "ce", 10, [], batch=100).strategy == "mlp-bmm/mm/bmm"
+    assert grad_program(wide, "ce", 10, [], cpu).strategy == "mlp-bmm+mm:dW1"  # one thread (conftest)
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_step_function_is_bitwise_optimizer_step(name):
+    from phenolab.engine.optim import make_optimizer, step_function
+    from phenolab.settings import OptimConfig
+
+    cfg = OptimConfig(name=name, lr=1e-2, weight_decay=0.1)
+    gen = torch.Generator().manual_seed(0)
+    start = [torch.randn(3, 4, 5, generator=gen), torch.randn(3, 1, 5, generator=gen)]
+    grads = [[torch.randn(p.shape, generator=gen) for p in start] for _ in range(4)]
+    results = []
+    for fast in (False, True):
+        params = [p.clone().requires_grad_(True) for p in start]
+        opt = make_optimizer(cfg, params)
+        step = step_function(opt) if fast else opt.step
+        for i, gs in enumerate(grads):
+            opt.param_groups[0]["lr"] = 1e-2 * (i + 1) / 4  # a warmup changes lr between steps
+            for p, g in zip(params, gs, strict=True):
+                p.grad = g.clone()
+            step()
+        results.append([p.detach() for p in params])
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)

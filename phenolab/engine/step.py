@@ -10,10 +10,13 @@ gradients by hand in a feature-major layout `[K, features, batch]`, where
   `[B, H] @ [H, 10]` than on `[10, H] @ [H, B]`),
 - no loss value and no autograd graph are built (curves are recorded by evaluation, not here).
 
-Large layers are done with one `mm` per replica instead of one `bmm` (batched GEMM can be slower
-than per-model GEMM for large shapes). The choice depends on layer shape and batch size only,
-never on K, so replica k computes exactly what it computes alone. Every other model (and the
-StableMax loss) goes through `AutogradGrads`.
+The weight gradient of a large layer (`h·gᵀ`, contracting over the batch) is one `mm` per
+replica on one CPU thread: MKL's batched GEMM reaches ~45 GFLOP/s there against ~60 for
+per-model GEMMs (forward and input-gradient GEMMs are as fast batched). With several threads
+every `mm` is its own parallel region, and per-replica calls were up to 5× slower than one `bmm`
+(measured on a 2-core VM), so there everything stays batched. The choice depends on layer shape,
+device and thread count, never on K, so replica k computes exactly what it computes alone.
+Every other model (and the StableMax loss) goes through `AutogradGrads`.
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ from phenolab.engine.losses import per_replica_loss
 from phenolab.models import BatchedModel, Params
 from phenolab.models.mlp import BatchedMlp
 
-# A layer's GEMMs run per replica once one replica's GEMM is this many multiply-adds:
-# above it, a Python loop's ~5 µs per call is < 5% and per-model `mm` is never slower than `bmm`.
-PER_REPLICA_MACS = 1 << 22
+# A weight gradient with at least this many entries per replica is one `mm` per replica (on one
+# CPU thread): measured faster from 512×512 up; at 256×256 and below the two are even.
+PER_REPLICA_DW = 1 << 18
 
 
 class GradProgram(Protocol):
@@ -69,17 +72,19 @@ def small_class_ce(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 class MlpGrads:
     """Hand-derived gradients of `BatchedMlp` for the "ce" and "mse" losses (see module doc).
 
-    `per_replica[i]` says whether layer i's GEMMs run as one `mm` per replica.
+    `per_replica[i]` says whether layer i's weight gradient is one `mm` per replica.
     """
 
-    def __init__(self, model: BatchedMlp, loss: str, num_classes: int | None, batch: int):
+    def __init__(self, model: BatchedMlp, loss: str, num_classes: int | None, device: torch.device):
         self.act = model.cfg.activation
         self.bias = model.cfg.bias
         self.loss, self.num_classes = loss, num_classes
         dims = model.dims()
         self.depth = len(dims) - 1
-        self.per_replica = [a * b * batch >= PER_REPLICA_MACS for a, b in zip(dims[:-1], dims[1:], strict=True)]
-        self.strategy = "mlp-" + "/".join("mm" if p else "bmm" for p in self.per_replica)
+        single_cpu = device.type == "cpu" and torch.get_num_threads() == 1
+        self.per_replica = [single_cpu and a * b >= PER_REPLICA_DW for a, b in zip(dims[:-1], dims[1:], strict=True)]
+        layers = ",".join(str(i) for i, p in enumerate(self.per_replica) if p)
+        self.strategy = "mlp-bmm" + (f"+mm:dW{layers}" if layers else "")
 
     @staticmethod
     def supports(model: BatchedModel, loss: str) -> bool:
@@ -102,7 +107,7 @@ class MlpGrads:
                 a = _onehot_rows(xb, w[0]).transpose(1, 2)
                 a = a + bias[0].transpose(1, 2) if self.bias else a
             else:
-                a = _linear_t(w[i], bias[i], ins[i], self.per_replica[i])
+                a = _linear_t(w[i], bias[i], ins[i])
             pre.append(a)
             if i < self.depth - 1:
                 ins.append(_act(self.act, a))
@@ -116,7 +121,7 @@ class MlpGrads:
                 break
             w[i].grad = _mm(ins[i], g.transpose(1, 2), self.per_replica[i])
             if i > 0:
-                g = _act_backward(self.act, _mm(w[i], g, self.per_replica[i]), pre[i - 1], ins[i])
+                g = _act_backward(self.act, torch.bmm(w[i], g), pre[i - 1], ins[i])
 
     def _output_grad(self, z: torch.Tensor, y: torch.Tensor, b: int) -> torch.Tensor:
         """d(mean loss)/dz per replica, z [K, C, B]."""
@@ -131,18 +136,10 @@ class MlpGrads:
         return (z - target).mul_(2.0 / z[0].numel())
 
 
-def _linear_t(w: torch.Tensor, b: torch.Tensor | None, h: torch.Tensor, per_replica: bool) -> torch.Tensor:
+def _linear_t(w: torch.Tensor, b: torch.Tensor | None, h: torch.Tensor) -> torch.Tensor:
     """wᵀ·h (+ bᵀ) per replica: w [K, in, out], h [K, in, B] -> [K, out, B]."""
     wt = w.transpose(1, 2)
-    if not per_replica:
-        return torch.bmm(wt, h) if b is None else torch.baddbmm(b.transpose(1, 2), wt, h)
-    out = h.new_empty(w.shape[0], w.shape[2], h.shape[2])
-    for r in range(w.shape[0]):
-        if b is None:
-            torch.mm(wt[r], h[r], out=out[r])
-        else:
-            torch.addmm(b[r].t(), wt[r], h[r], out=out[r])
-    return out
+    return torch.bmm(wt, h) if b is None else torch.baddbmm(b.transpose(1, 2), wt, h)
 
 
 def _mm(a: torch.Tensor, c: torch.Tensor, per_replica: bool) -> torch.Tensor:
@@ -199,8 +196,8 @@ def _onehot_rows_backward(idx: torch.Tensor, grad: torch.Tensor, shape: torch.Si
 
 
 def grad_program(model: BatchedModel, loss: str, num_classes: int | None, trainable: list[str],
-                 batch: int) -> GradProgram:
+                 device: torch.device) -> GradProgram:
     """The fastest exact program for this model and loss (see module doc)."""
     if MlpGrads.supports(model, loss):
-        return MlpGrads(model, loss, num_classes, batch)  # type: ignore[arg-type]
+        return MlpGrads(model, loss, num_classes, device)  # type: ignore[arg-type]
     return AutogradGrads(model, loss, num_classes, trainable)

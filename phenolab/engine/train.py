@@ -18,7 +18,8 @@ import torch
 
 from phenolab._rng import generators
 from phenolab.engine.evaluate import evaluate, measure_key
-from phenolab.engine.optim import lstsq_readout, make_optimizer
+from phenolab.engine.gradient_filters import gradient_filter
+from phenolab.engine.optim import lstsq_readout, make_optimizer, step_function
 from phenolab.engine.schedule import eval_steps, total_steps, warmup_factor
 from phenolab.engine.step import grad_program
 from phenolab.measures import MeasureContext, compute_measure
@@ -109,8 +110,10 @@ def train(
     batches = _BatchSampler(order_seeds or seeds, n_train, batch, dev)
     recorder = _Recorder(setting, model, start_params, data)
     checkpoints: dict[int, Params] = {}
-    grads = grad_program(model, setting.loss, data.num_classes, trainable, batch)
+    grads = grad_program(model, setting.loss, data.num_classes, trainable, dev)
     x_rows, y_rows = _Rows(data.x_train), _Rows(data.y_train)
+    optimizer_step = step_function(optimizer)
+    filter_grads = gradient_filter(setting.optim, [params[n] for n in trainable])
     warmup = setting.optim.warmup_steps
 
     next_record = 0
@@ -124,13 +127,15 @@ def train(
             break
         idx = batches.next()
         grads(params, x_rows.take(idx), y_rows.take(idx))
+        if filter_grads is not None:
+            filter_grads()
         for name, mask in masks.items():
             params[name].grad.mul_(mask)
         if warmup and step <= warmup:
             factor = warmup_factor(step, warmup)
             for group, lr in zip(optimizer.param_groups, base_lrs, strict=True):
                 group["lr"] = lr * factor
-        optimizer.step()
+        optimizer_step()
         if masks:
             with torch.no_grad():
                 for name, mask in masks.items():
@@ -203,10 +208,18 @@ def _to_cpu(params: Params) -> Params:
     return {n: p.detach().to("cpu").clone() for n, p in params.items()}
 
 
+# On CPU, evaluation runs over at most this many samples per replica at a time: activations of
+# [K, chunk, width] stay cache-sized. Measured at K=32, 256 beat one 4000-sample pass by 15% at
+# width 16, 35% at 128 and 30% at 1024; it does not depend on K, so replicas stay exact.
+EVAL_CHUNK = 256
+
+
 class _Recorder:
     """Collects train/test loss and accuracy and the setting's measures at each recorded step."""
 
     def __init__(self, setting: Setting, model: BatchedModel, init: Params, data: TaskData):
+        if setting.eval.batch_size > EVAL_CHUNK and data.x_train.device.type == "cpu":
+            setting = setting.with_overrides({"eval.batch_size": EVAL_CHUNK})
         self.setting, self.model, self.data = setting, model, data
         self.init = init
         self.steps: list[int] = []

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.isotonic import IsotonicRegression
 
 from phenolab._rng import generator, generators
 from phenolab.catalog import Catalog, CatalogError, run_id_for
@@ -205,6 +204,8 @@ def intervention_test(catalog: Catalog, hyp: Hypothesis, scope: list[list[Settin
     ok = np.isfinite(m_all) & np.isfinite(t_all)
     if ok.sum() < 3 or np.ptp(t_all[ok]) == 0:
         return {"status": "inconclusive", "detail": "no in-sample M → T map to predict from (runs missing?)"}
+    from sklearn.isotonic import IsotonicRegression  # lazy: scikit-learn costs ~1 s of CLI start-up
+
     iso = IsotonicRegression(increasing=hyp.relation.sign > 0, out_of_bounds="clip").fit(m_all[ok], t_all[ok])
     t_range, m_range = float(np.ptp(t_all[ok])), float(np.ptp(m_all[ok]))
     span = float(np.ptp(iso.predict(m_all[ok])))
@@ -242,7 +243,7 @@ def intervention_test(catalog: Catalog, hyp: Hypothesis, scope: list[list[Settin
 
 
 def _intervene_setting(catalog: Catalog, hyp: Hypothesis, setting: Setting, seeds: list[int],
-                       iso: IsotonicRegression) -> list[dict[str, Any]]:
+                       iso: Any) -> list[dict[str, Any]]:
     have = [s for s in seeds if s in catalog.existing_seeds(setting.id)]
     if not have:
         return []

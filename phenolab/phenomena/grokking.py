@@ -28,7 +28,8 @@ from phenolab.phenomena._base import (
     stat,
     study_curves,
 )
-from phenolab.settings import register_setting, resolve_setting
+from phenolab.phenomena.grokking_accelerators import accelerator_variants, compare_figure, compare_signature
+from phenolab.settings import SettingError, register_setting, resolve_setting
 
 THRESHOLD = 0.99
 GROK_RATIO = 2.0  # t_test / t_train at or above which a run "groks" rather than "comprehends"
@@ -143,9 +144,18 @@ class Grokking(Phenomenon):
             quick_over = {"schedule.steps": 5000}
             note = "--quick: 5000 steps (the source trains 1e5)"
         setting = resolve_setting(setting_name, {**quick_over, **overrides})
+        compare = (options or {}).get("compare")
+        if compare is not None:
+            if compare != "accelerators":
+                raise SettingError(f"--compare {compare!r}: allowed: accelerators")
+            variants = accelerator_variants(setting)
+            return Study(self.name, setting_name, list(variants.values()), seeds, quick, note,
+                         {"compare": compare, "variants": list(variants)})
         return Study(self.name, setting_name, [setting], seeds, quick, note)
 
     def signature(self, catalog: Catalog, study: Study) -> dict[str, Any]:
+        if study.options.get("compare"):
+            return compare_signature(catalog, study)
         curves = study_curves(catalog, study)
         per_run = []
         for (run_id, seed), df in curves.groupby(["run_id", "seed"]):
@@ -168,6 +178,8 @@ class Grokking(Phenomenon):
                 "threshold": THRESHOLD, "summary": summary, "per_run": per_run}
 
     def figure(self, catalog: Catalog, study: Study, out: Path) -> Path:
+        if study.options.get("compare"):
+            return compare_figure(catalog, study, out.with_name(out.stem + "-accelerators.png"))
         curves = study_curves(catalog, study)
         title = f"grokking · {study.setting_name}" + (" (--quick)" if study.quick else "")
         return curves_figure(curves, out, title=title)

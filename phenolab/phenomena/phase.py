@@ -205,7 +205,7 @@ def phase_figure(table: pd.DataFrame, axes: list[GridAxis], out: str | Path, *, 
     fx, fy = axes[0].field, axes[1].field
     xs, ys = list(axes[0].values), list(axes[1].values)
     grid = np.full((len(ys), len(xs)), np.nan)
-    labels = [["" for _ in xs] for _ in ys]
+    labels = [["no value\n(censored)" for _ in xs] for _ in ys]  # overwritten where a cell has one
     cats = table.attrs.get("categories", [])
     for r in table.to_dict("records"):
         i, j = ys.index(r[fy]), xs.index(r[fx])
@@ -227,8 +227,8 @@ def phase_figure(table: pd.DataFrame, axes: list[GridAxis], out: str | Path, *, 
         fig.colorbar(im, ax=ax, label=table.attrs.get("field", ""))
     for i in range(len(ys)):
         for j in range(len(xs)):
-            if labels[i][j]:
-                ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=7, color="white")
+            empty = np.isnan(grid[i, j])
+            ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=7, color="grey" if empty else "white")
     ax.set_xticks(range(len(xs)), [_tick(v) for v in xs])
     ax.set_yticks(range(len(ys)), [_tick(v) for v in ys])
     ax.set_xlabel(fx)
