@@ -6,7 +6,9 @@ steps 0, 1 and the last: `eval.points=2`). Both are timed end to end: model cons
 training, evaluation; phenolab's time includes whatever its step program costs to set up.
 The data set is built once, untimed. FLOPs are counted analytically per model: a training step
 is 6·B·Σ(in·out) (forward 2·B·Σ, backward twice that), an evaluation 2·N·Σ(in·out) over the
-train and test sets; biases, activations, losses and optimizers are not counted.
+train and test sets; biases, activations, losses and optimizers are not counted. Points under
+5 s are timed 3 times (best kept); "other load" is the share of the CPUs other processes used
+meanwhile: with 2 threads, anything else running can slow both sides many times over.
 
     python bench/batched_vs_loop.py            # the full table, all cores
     python bench/batched_vs_loop.py --quick    # a few seconds (smoke test)
@@ -51,8 +53,9 @@ class Point:
     other_load: float  # share of the CPUs other processes used while this point was timed
 
 
-def matmul_peak(n: int = 2048, reps: int = 5) -> float:
-    """GFLOP/s of one large float32 `mm` at the current thread count (best of `reps`)."""
+def matmul_peak(n: int = 2048, reps: int = 10) -> float:
+    """GFLOP/s of one large float32 `mm` at the current thread count (best of `reps`; the table
+    keeps the better of a measurement before and one after the points)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b
     best = float("inf")
@@ -172,8 +175,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads (default: all)")
     parser.add_argument("--quick", action="store_true", help="K 1, 8; widths 16, 128; 20 steps")
-    parser.add_argument("--steps", type=int, default=300, help="training steps (widths below 1024)")
-    parser.add_argument("--wide-steps", type=int, default=100, help="training steps at width ≥ 1024")
+    parser.add_argument("--steps", type=int, default=300, help="training steps")
+    parser.add_argument("--wide-steps", type=int, default=None, help="training steps at width ≥ 1024 "
+                        "(default: --steps; the full table takes ~4.5 min on an idle 2-core CPU)")
     parser.add_argument("--ks", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--widths", type=int, nargs="+", default=[16, 128, 1024])
     parser.add_argument("--batch", type=int, default=100, help="minibatch size per model")
@@ -182,6 +186,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.ks, args.widths, args.steps, args.wide_steps = [1, 8], [16, 128], 20, 5
+    args.wide_steps = args.wide_steps or args.steps
     torch.set_num_threads(args.threads)
     console = Console(width=160)
     peak = matmul_peak()
@@ -189,20 +194,26 @@ def main() -> None:
                   f"{os.cpu_count()} cores · threads {torch.get_num_threads()} · "
                   f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
     console.print(f"MLP 40→H→H→10 ReLU · MNIST-1D {args.samples} samples · Adam lr 1e-3 · "
-                  f"batch {args.batch} · eval at steps 0, 1, last · peak (2048² mm) {peak:.1f} GFLOP/s")
-    train(make_setting(8, 2, args.batch, 200), [0, 1])  # warm up lazy initialisation for both sides
+                  f"batch {args.batch} · eval at steps 0, 1, last")
+    warm = make_setting(8, 2, args.batch, 200)  # lazy initialisation (MKL, allocator) is nobody's time
+    warm_data = build_task(warm.task, [0, 1], "features", torch.float32)
+    train(warm, [0, 1], data=warm_data)
+    loop_train(warm, warm_data, [0, 1], build_model(warm.model, 40, 10).init(generators([0, 1], "init")))
+    points = [measure(k, width, args.wide_steps if width >= 1024 else args.steps, args)
+              for width in args.widths for k in args.ks]
+    peak = max(peak, matmul_peak())
     table = Table(title="phenolab (batched) vs per-model loop, wall time")
     for col in ("K", "width", "steps", "loop s", "phenolab s", "speedup", "loop GFLOP/s",
                 "phenolab GFLOP/s", "peak GFLOP/s", "strategy", "Δ test loss", "other load"):
         table.add_column(col, justify="left" if col == "strategy" else "right")
-    for width in args.widths:
-        for k in args.ks:
-            p = measure(k, width, args.wide_steps if width >= 1024 else args.steps, args)
-            table.add_row(str(p.k), str(p.width), str(p.steps), f"{p.loop_s:.2f}", f"{p.phenolab_s:.2f}",
-                          f"{p.loop_s / p.phenolab_s:.1f}×", f"{p.gflop / p.loop_s:.1f}",
-                          f"{p.gflop / p.phenolab_s:.1f}", f"{peak:.0f}", p.strategy, f"{p.max_diff:.1e}",
-                          f"{p.other_load:.0%}")
+    for p in points:
+        table.add_row(str(p.k), str(p.width), str(p.steps), f"{p.loop_s:.2f}", f"{p.phenolab_s:.2f}",
+                      f"{p.loop_s / p.phenolab_s:.1f}×", f"{p.gflop / p.loop_s:.1f}",
+                      f"{p.gflop / p.phenolab_s:.1f}", f"{peak:.0f}", p.strategy, f"{p.max_diff:.1e}",
+                      f"{p.other_load:.0%}")
     console.print(table)
+    if any(p.other_load > 0.1 for p in points):
+        console.print("[yellow]other processes used > 10% of the CPUs during some points: rerun on an idle machine")
 
 
 if __name__ == "__main__":

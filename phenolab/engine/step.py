@@ -1,22 +1,22 @@
-"""Gradient programs: what one training step computes, chosen per model and shape.
+"""Gradient programs: what one training step computes, chosen per model and loss.
 
 Why not always autograd over `model.forward`: a step of K tiny replicas is bound by per-op
-overhead, not arithmetic. For MLPs (the most common model here) `MlpGrads` computes the same
-gradients by hand in a feature-major layout `[K, features, batch]`, where
+overhead and by how well MKL runs small batched GEMMs, not by arithmetic. For MLPs (the most
+common model here) `MlpGrads` computes the same gradients by hand, in the way that measured
+fastest on a 2-core CPU (K=32, batch 100):
 
-- the softmax runs over a contiguous class axis (torch's last-dim softmax is ~10× slower for
-  10 classes than a softmax over dim 1 with the batch contiguous),
-- the small GEMMs have the batch as their wide dimension (MKL is several times slower on
-  `[B, H] @ [H, 10]` than on `[10, H] @ [H, B]`),
-- no loss value and no autograd graph are built (curves are recorded by evaluation, not here).
+- activations are feature-major, `[K, features, batch]`: torch's softmax over a last dim of 10
+  is ~10× slower than over dim 1 with the batch contiguous, and MKL is several times slower on
+  `[B, H]·[H, 10]` than on `[10, H]·[H, B]`. (Row-major hidden layers, `[K, batch, H]`, have a
+  10–20% faster forward GEMM at H ≥ 256, but whole steps measured 0–25% slower, so no.)
+- weight gradients are written into last step's gradient buffers: a fresh `[K, 1024, 1024]`
+  tensor each step is a new mmap whose page faults made that GEMM 1.5× slower;
+- no loss value and no autograd graph are built (curves come from evaluation, not from here).
 
-The weight gradient of a large layer (`h·gᵀ`, contracting over the batch) is one `mm` per
-replica on one CPU thread: MKL's batched GEMM reaches ~45 GFLOP/s there against ~60 for
-per-model GEMMs (forward and input-gradient GEMMs are as fast batched). With several threads
-every `mm` is its own parallel region, and per-replica calls were up to 5× slower than one `bmm`
-(measured on a 2-core VM), so there everything stays batched. The choice depends on layer shape,
-device and thread count, never on K, so replica k computes exactly what it computes alone.
-Every other model (and the StableMax loss) goes through `AutogradGrads`.
+All GEMMs are batched (`bmm`): one `mm` per replica measured no faster once buffers were
+reused, and with several threads it was up to 5× slower (one parallel region per call). No
+choice depends on K, so replica k computes exactly what it computes alone. Every other model
+(and the StableMax loss) goes through `AutogradGrads`.
 """
 
 from __future__ import annotations
@@ -29,10 +29,6 @@ import torch.nn.functional as F
 from phenolab.engine.losses import per_replica_loss
 from phenolab.models import BatchedModel, Params
 from phenolab.models.mlp import BatchedMlp
-
-# A weight gradient with at least this many entries per replica is one `mm` per replica (on one
-# CPU thread): measured faster from 512×512 up; at 256×256 and below the two are even.
-PER_REPLICA_DW = 1 << 18
 
 
 class GradProgram(Protocol):
@@ -70,21 +66,15 @@ def small_class_ce(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 class MlpGrads:
-    """Hand-derived gradients of `BatchedMlp` for the "ce" and "mse" losses (see module doc).
+    """Hand-derived gradients of `BatchedMlp` for the "ce" and "mse" losses (see module doc)."""
 
-    `per_replica[i]` says whether layer i's weight gradient is one `mm` per replica.
-    """
+    strategy = "mlp-bmm"
 
-    def __init__(self, model: BatchedMlp, loss: str, num_classes: int | None, device: torch.device):
+    def __init__(self, model: BatchedMlp, loss: str, num_classes: int | None):
         self.act = model.cfg.activation
         self.bias = model.cfg.bias
         self.loss, self.num_classes = loss, num_classes
-        dims = model.dims()
-        self.depth = len(dims) - 1
-        single_cpu = device.type == "cpu" and torch.get_num_threads() == 1
-        self.per_replica = [single_cpu and a * b >= PER_REPLICA_DW for a, b in zip(dims[:-1], dims[1:], strict=True)]
-        layers = ",".join(str(i) for i, p in enumerate(self.per_replica) if p)
-        self.strategy = "mlp-bmm" + (f"+mm:dW{layers}" if layers else "")
+        self.depth = len(model.dims()) - 1
 
     @staticmethod
     def supports(model: BatchedModel, loss: str) -> bool:
@@ -95,31 +85,30 @@ class MlpGrads:
             self._grads(params, xb, yb)
 
     def _grads(self, params: Params, xb: torch.Tensor, yb: torch.Tensor) -> None:
-        k, b = xb.shape[:2]
+        b = xb.shape[1]
         onehot = not xb.is_floating_point()
         w = [params[f"w{i}"] for i in range(self.depth)]
         bias = [params[f"b{i}"] if self.bias else None for i in range(self.depth)]
-        # Forward, feature-major: ins[i] [K, in_i, B] is layer i's input, pre[i] its pre-activation.
+        # Forward, feature-major: ins[i] [K, n_i, B] is layer i's input, pre[i] its pre-activation.
         ins: list[torch.Tensor | None] = [None if onehot else xb.transpose(1, 2)]
         pre: list[torch.Tensor] = []
         for i in range(self.depth):
             if i == 0 and onehot:
-                a = _onehot_rows(xb, w[0]).transpose(1, 2)
-                a = a + bias[0].transpose(1, 2) if self.bias else a
+                a = _onehot_rows(xb, w[0], bias[0]).transpose(1, 2).contiguous()
             else:
                 a = _linear_t(w[i], bias[i], ins[i])
             pre.append(a)
             if i < self.depth - 1:
                 ins.append(_act(self.act, a))
         g = self._output_grad(pre[-1], yb, b)
-        # Backward: g is d(sum of per-replica losses)/d(pre-activation of layer i), [K, out_i, B].
+        # Backward: g is d(sum of per-replica losses)/d(pre[i]), [K, n_{i+1}, B].
         for i in reversed(range(self.depth)):
             if self.bias:
                 bias[i].grad = g.sum(2).unsqueeze(1)
             if i == 0 and onehot:
                 w[0].grad = _onehot_rows_backward(xb, g.transpose(1, 2), w[0].shape)
                 break
-            w[i].grad = _mm(ins[i], g.transpose(1, 2), self.per_replica[i], _reusable_grad(w[i]))
+            w[i].grad = torch.bmm(ins[i], g.transpose(1, 2), out=_reusable_grad(w[i]))
             if i > 0:
                 g = _act_backward(self.act, torch.bmm(w[i], g), pre[i - 1], ins[i])
 
@@ -142,22 +131,11 @@ def _linear_t(w: torch.Tensor, b: torch.Tensor | None, h: torch.Tensor) -> torch
     return torch.bmm(wt, h) if b is None else torch.baddbmm(b.transpose(1, 2), wt, h)
 
 
-def _mm(a: torch.Tensor, c: torch.Tensor, per_replica: bool, out: torch.Tensor | None) -> torch.Tensor:
-    """a·c per replica, as one bmm or one mm per replica, into `out` when given."""
-    if out is None:
-        out = a.new_empty(a.shape[0], a.shape[1], c.shape[2])
-    if not per_replica:
-        return torch.bmm(a, c, out=out)
-    for r in range(a.shape[0]):
-        torch.mm(a[r], c[r], out=out[r])
-    return out
-
-
 def _reusable_grad(p: torch.Tensor) -> torch.Tensor | None:
-    """Last step's gradient buffer of `p`, to be overwritten. A fresh [K, 1024, 1024] tensor each
-    step is a new mmap: its page faults made the weight-gradient GEMM 1.5× slower on CPU."""
+    """Last step's gradient buffer of `p`, to be overwritten (see module doc)."""
     g = p.grad
-    return g if g is not None and g.shape == p.shape and g.is_contiguous() and g.dtype == p.dtype else None
+    ok = g is not None and g.shape == p.shape and g.dtype == p.dtype and g.is_contiguous()
+    return g if ok else None
 
 
 def _act(kind: str, a: torch.Tensor) -> torch.Tensor:
@@ -189,10 +167,11 @@ def _onehot_offsets(idx: torch.Tensor, n_in: int) -> torch.Tensor:
     return idx + (torch.arange(idx.shape[0], device=idx.device) * n_in).view(-1, 1, 1)
 
 
-def _onehot_rows(idx: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """one_hot(idx).sum(-2) @ w per replica, as `BatchedMlp` computes it: [K, B, J] -> [K, B, H]."""
+def _onehot_rows(idx: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    """one_hot(idx).sum(-2) @ w (+ b) per replica, as `BatchedMlp` computes it: [K, B, J] -> [K, B, H]."""
     k, n_in, hidden = w.shape
-    return F.embedding(_onehot_offsets(idx, n_in), w.reshape(k * n_in, hidden)).sum(2)
+    rows = F.embedding(_onehot_offsets(idx, n_in), w.reshape(k * n_in, hidden)).sum(2)
+    return rows if b is None else rows + b
 
 
 def _onehot_rows_backward(idx: torch.Tensor, grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
@@ -203,9 +182,8 @@ def _onehot_rows_backward(idx: torch.Tensor, grad: torch.Tensor, shape: torch.Si
     return flat.view(shape)
 
 
-def grad_program(model: BatchedModel, loss: str, num_classes: int | None, trainable: list[str],
-                 device: torch.device) -> GradProgram:
+def grad_program(model: BatchedModel, loss: str, num_classes: int | None, trainable: list[str]) -> GradProgram:
     """The fastest exact program for this model and loss (see module doc)."""
     if MlpGrads.supports(model, loss):
-        return MlpGrads(model, loss, num_classes, device)  # type: ignore[arg-type]
+        return MlpGrads(model, loss, num_classes)  # type: ignore[arg-type]
     return AutogradGrads(model, loss, num_classes, trainable)
