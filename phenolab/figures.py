@@ -49,6 +49,12 @@ def curves_figure(curves: pd.DataFrame, out: str | Path, *, title: str = "",
         ax.grid(alpha=0.3)
         ax.legend(frameon=False)
     fig.suptitle(f"{title}  (mean ± sd over {n_runs} seeds)".strip())
+    return save_figure(fig, out)
+
+
+def save_figure(fig: plt.Figure, out: str | Path) -> Path:
+    """Lay out, write a 120-dpi PNG (making its folder) and close: every figure is saved alike, and
+    closed, so a long sweep of studies does not keep hundreds of figures open."""
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ CASES = [
     (MNIST, {"name": "mlp", "depth": 0}, "mse"),
     (MODULAR, {"name": "mlp", "width": 16, "depth": 1, "activation": "quadratic", "bias": False}, "mse"),
     (MODULAR, {"name": "mlp", "width": 16, "depth": 2}, "ce"),
+    (MODULAR, {"name": "mlp", "depth": 0}, "ce"),
     ({"name": "linear_regression", "d": 6, "n_train": 30}, {"name": "mlp", "width": 8, "depth": 1}, "mse"),
 ]
 

@@ -32,6 +32,7 @@ from phenolab.phenomena.pruning import (
     run_rounds,
     shuffle_masks,
     study_model,
+    study_work,
 )
 from phenolab.settings import SettingError, resolve_setting, validate_setting
 from phenolab.tasks import build_task
@@ -190,6 +191,31 @@ def test_merged_batch_equals_per_model_training(tmp_path):
         for n in pa:
             torch.testing.assert_close(pa[n], pb[n], atol=1e-6, rtol=1e-5)
     assert a.run(written[-1])["replicas_in_batch"] == 8  # 3 controls + the copy, 2 seeds each
+
+
+def test_progress_counts_every_batch_up_to_the_study_total(tmp_path):
+    plan = LotteryPlan(resolve_setting(NAME, TINY), rounds=2, rewind_step=4)
+    runs, steps = study_work(plan, [0, 1])
+    # dense, rewind source, round-0 ticket and copy, 3 controls x 2 rounds, round-2 copy; 2 seeds each
+    assert runs == 2 * 11
+    assert steps == 4 + 3 * 15  # source to step 4, then rounds 0-2: 3 epochs of ceil(240 / 50) steps
+    cat, seen = Catalog(tmp_path / "cat"), []
+    run_rounds(plan, [0, 1], cat, progress=lambda s, r: seen.append((s, r)))
+    assert seen[-1] == (steps, runs) and seen == sorted(seen)  # never backwards
+    again: list[tuple[int, int]] = []
+    assert run_rounds(plan, [0, 1], cat, progress=lambda s, r: again.append((s, r))) == []
+    assert again[-1] == (steps, runs) and len(again) == 4  # stored batches count as done: source, rounds 0-2
+
+
+def test_reproduce_draws_a_progress_bar_over_the_rounds(tmp_path, monkeypatch):
+    monkeypatch.setenv("PHENOLAB_PROGRESS", "1")  # the bar is drawn on a terminal only, unless asked
+    args = ["reproduce", "lottery", "--setting", NAME, "--seeds", "2", "--rounds", "1", "--catalog", str(tmp_path)]
+    for key, value in TINY.items():
+        args += ["--set", f"{key}={json.dumps(value)}"]
+    res = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    runs, steps = LOTTERY.staged_work(LOTTERY.study(NAME, [0, 1], TINY, False, {"rounds": 1}))
+    assert "training lottery" in res.stderr and f"{steps}/{steps} steps · runs {runs}/{runs}" in res.stderr
 
 
 def test_ticket_beats_both_controls_at_high_sparsity(study):

@@ -1,9 +1,10 @@
-"""MLflow export round trip: runs written with `phenolab export-mlflow` are read back with MLflow's
-own client, params = the setting, metrics = the catalog's curves step by step, tags = phenomenon,
-setting id, seed; a second export adds nothing."""
+"""MLflow export round trip: runs written with `phenolab export --mlflow` (or its alias
+`phenolab export-mlflow`) are read back with MLflow's own client, params = the setting, metrics =
+the catalog's curves step by step, tags = phenomenon, setting id, seed; a second export adds nothing."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -91,6 +92,36 @@ def test_second_export_adds_nothing_and_where_selects(exported):
     assert export_mlflow(catalog, uri, run_ids=[one], experiment="one-run") == 1
     assert [r.data.tags["phenolab.run_id"] for r in
             client.search_runs([client.get_experiment_by_name("one-run").experiment_id])] == [one]
+
+
+def test_export_option_writes_the_selected_runs_through_the_cli(exported, tmp_path):
+    catalog, _, _ = exported
+    uri = f"sqlite:///{tmp_path / 'via-export.db'}"
+    grok_id = catalog.notes("signature")[0]["obj"]["setting_id"]
+    res = runner.invoke(app, ["export", "--mlflow", uri, "--setting", grok_id, "--experiment", "via-export",
+                              "--json", "--catalog", str(catalog.path)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)  # MLflow's own log lines go to stderr
+    assert out == {"mlflow": uri, "experiment": "via-export", "selected": 2, "exported": 2}
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("via-export").experiment_id])
+    assert sorted(r.data.tags["phenolab.run_id"] for r in runs) == sorted(catalog.runs(setting_id=grok_id)["run_id"])
+    for run in runs:
+        assert run.info.status == "FINISHED" and run.data.tags["phenolab.phenomenon"] == "grokking"
+        assert run.data.params == {**setting_params(catalog.setting(grok_id)), "seed": run.data.tags["phenolab.seed"]}
+    assert "exported 2 run(s)" in ok("export", "--mlflow", uri, "--where", "task.p=11", "--catalog", catalog.path)
+    assert "exported 0 run(s)" in ok("export", "--mlflow", uri, "--where", "task.p=11", "--catalog", catalog.path)
+    assert len(client.search_runs([client.get_experiment_by_name("phenolab").experiment_id])) == 2
+
+
+def test_export_takes_one_target(exported, tmp_path, monkeypatch, capsys):
+    catalog, uri, _ = exported
+    monkeypatch.setattr(sys, "argv", ["phenolab", "export", str(tmp_path / "b"), "--mlflow", uri, "--catalog",
+                                      str(catalog.path)])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    assert exc.value.code == 2 and "give OUT or --mlflow, not both" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
 
 
 def test_without_mlflow_the_error_is_one_line(exported, monkeypatch, capsys):

@@ -33,10 +33,9 @@ from safetensors.torch import load as st_load
 
 from phenolab.catalog._records import RunRecord, run_id_for
 from phenolab.catalog.provenance import phenolab_version, utc_now
-from phenolab.catalog.schema import SCHEMA_VERSION, CatalogError, dumps_json
+from phenolab.catalog.schema import SCHEMA_VERSION, CatalogError, dumps_json, loads_object
 from phenolab.catalog.store import _CHUNK as CHUNK
-from phenolab.catalog.store import Catalog
-from phenolab.settings import validate_setting
+from phenolab.catalog.store import Catalog, check_setting_json
 
 BUNDLE_FORMAT = "phenolab-bundle"
 BUNDLE_VERSION = 1
@@ -225,16 +224,8 @@ def check_files(root: Path, manifest: dict[str, Any]) -> None:
 
 
 def _read_jsonl(root: Path, name: str) -> list[dict[str, Any]]:
-    out = []
-    for i, line in enumerate((root / name).read_text().splitlines(), start=1):
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            raise CatalogError(f"bundle {root}: {name} line {i} is not JSON ({exc})") from None
-        if not isinstance(obj, dict):
-            raise CatalogError(f"bundle {root}: {name} line {i} is not a JSON object")
-        out.append(obj)
-    return out
+    lines = (root / name).read_text().splitlines()
+    return [loads_object(line, f"bundle {root}: {name} line {i}") for i, line in enumerate(lines, start=1)]
 
 
 def _read_settings(root: Path) -> dict[str, str]:
@@ -245,12 +236,9 @@ def _read_settings(root: Path) -> dict[str, str]:
         if not isinstance(sid, str) or not isinstance(text, str):
             raise CatalogError(f"bundle {root}: settings.jsonl line {i} needs string fields setting_id and json")
         try:
-            data = json.loads(text)
-            actual = validate_setting(data).id if isinstance(data, dict) else None
-        except ValueError as exc:  # SettingError is a ValueError
-            raise CatalogError(f"bundle {root}: setting {sid}: {str(exc).splitlines()[0]}") from None
-        if actual != sid:
-            raise CatalogError(f"bundle {root}: setting {sid} does not match its JSON (content id {actual})")
+            check_setting_json(text, sid)  # the same check a catalog makes before it files a run
+        except CatalogError as exc:
+            raise CatalogError(f"bundle {root}: {str(exc).splitlines()[0]}") from None
         out[sid] = text
     return out
 

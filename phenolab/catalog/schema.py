@@ -247,6 +247,18 @@ def encode_curve(run_id: str, metric: str, steps: Any, vals: Any) -> tuple[bytes
 _JSON_TOKEN = re.compile(r'"(?:\\.|[^"\\])*"|-?Infinity|NaN')
 
 
+def loads_object(text: str, where: str) -> dict[str, Any]:
+    """Parse a JSON object (a stored setting, a bundle line); anything else is one CatalogError line
+    starting with `where`, so a corrupt row is named instead of surfacing as a bare ValueError."""
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        raise CatalogError(f"{where}: invalid JSON ({exc})") from None
+    if not isinstance(obj, dict):
+        raise CatalogError(f"{where}: JSON must be an object")
+    return obj
+
+
 def dumps_json(obj: Any) -> str:
     """Standard JSON (SQLite's json functions accept it): NaN -> null, ±inf -> ±9e999 (reads back as ±inf)."""
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default)

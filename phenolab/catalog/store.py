@@ -32,6 +32,7 @@ from phenolab.catalog.schema import (
     check_paths_exist,
     dumps_json,
     encode_curve,
+    loads_object,
     open_catalog,
     rollback,
     where_sql,
@@ -110,7 +111,7 @@ class Catalog:
         """`write_runs` for several settings at once, all in one transaction (bundle import)."""
         checked = []
         for setting_json, setting_id, records in groups:
-            task, model = _check_setting(setting_json, setting_id)
+            task, model = check_setting_json(setting_json, setting_id)
             for rec in records:
                 if rec.setting_id != setting_id:
                     raise CatalogError(f"run {rec.run_id} belongs to setting {rec.setting_id}, not {setting_id}")
@@ -386,14 +387,10 @@ def _insert_run(conn: sqlite3.Connection, rec: RunRecord) -> None:
     )
 
 
-def _check_setting(setting_json: str, setting_id: str) -> tuple[str | None, str | None]:
-    """Parse the setting JSON and confirm its content id, so a catalog never files runs under a wrong id."""
-    try:
-        data = json.loads(setting_json)
-    except ValueError as exc:
-        raise CatalogError(f"setting {setting_id}: invalid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise CatalogError(f"setting {setting_id}: JSON must be an object")
+def check_setting_json(setting_json: str, setting_id: str) -> tuple[str | None, str | None]:
+    """Parse the setting JSON and confirm its content id, so a catalog never files runs under a wrong id;
+    returns its task and model names."""
+    data = loads_object(setting_json, f"setting {setting_id}")
     try:
         actual = validate_setting(data).id
     except SettingError as exc:

@@ -1,4 +1,5 @@
-"""`phenolab export` and `phenolab import`: move runs between catalogs as checked bundles."""
+"""`phenolab export` and `phenolab import`: move runs between catalogs as checked bundles, or copy
+them to an MLflow tracking store (`export --mlflow URI`; `export-mlflow URI` is its alias)."""
 
 from __future__ import annotations
 
@@ -11,27 +12,40 @@ import typer
 from phenolab.cli._common import CatalogOpt, JsonOpt, console, fail, open_catalog
 from phenolab.settings import parse_assignments
 
+WhereOpt = Annotated[list[str] | None, typer.Option(help="Only runs whose setting has FIELD=VALUE "
+                                                    "(repeatable), e.g. task.p=13.")]
+ExperimentOpt = Annotated[str, typer.Option(help="MLflow experiment to write into (MLflow export only).")]
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def export(
         out: Annotated[Path | None, typer.Argument(help="New bundle directory to write.")] = None,
-        where: Annotated[list[str] | None, typer.Option(help="Only runs whose setting has FIELD=VALUE "
-                                                        "(repeatable), e.g. task.p=13.")] = None,
+        where: WhereOpt = None,
         setting: Annotated[list[str] | None, typer.Option(help="Only runs of this setting id (repeatable).")] = None,
+        mlflow: Annotated[str | None, typer.Option(
+            "--mlflow", metavar="TRACKING_URI", help="Copy the runs to this MLflow tracking store instead of a "
+            "bundle, e.g. sqlite:///mlflow.db or http://host:5000.")] = None,
+        experiment: ExperimentOpt = "phenolab",
         catalog: CatalogOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Write the selected runs (settings, curves, checkpoints) to a bundle directory with a sha256
-        manifest; `phenolab import` reads it into another catalog."""
+        manifest, which `phenolab import` reads into another catalog; or, with --mlflow, copy them to an
+        MLflow tracking store (runs already exported there are skipped)."""
         from phenolab.catalog.bundle import export_bundle
 
-        # Targets: a bundle directory (OUT). Other targets (issue 7: `--mlflow URI`) are options that
-        # take the same selection below; exactly one target is required.
-        if out is None:
-            fail("give OUT, a new directory for the bundle (e.g. phenolab export runs-bundle --where task.p=13)")
+        # Targets: a bundle directory (OUT) or an MLflow store (--mlflow); both take the same selection.
+        if out is None and mlflow is None:
+            fail("give OUT, a new directory for the bundle (e.g. phenolab export runs-bundle --where task.p=13), "
+                 "or --mlflow TRACKING_URI")
+        if out is not None and mlflow is not None:
+            fail(f"give OUT or --mlflow, not both (OUT {str(out)!r}, --mlflow {mlflow!r})")
         cat = open_catalog(catalog)
         run_ids = selected_run_ids(cat, where or [], setting or [])
+        if mlflow is not None:
+            export_to_mlflow(cat, mlflow, run_ids, experiment, as_json)
+            return
         manifest = export_bundle(cat, out, run_ids)
         counts = manifest["counts"]
         if as_json:
@@ -39,6 +53,19 @@ def register(app: typer.Typer) -> None:
         else:
             console.print(f"exported {counts['runs']} run(s) of {counts['settings']} setting(s), "
                           f"{counts['checkpoints']} checkpoint(s) to {out}", highlight=False)
+
+    @app.command("export-mlflow")
+    def export_mlflow_cmd(
+        uri: Annotated[str, typer.Argument(help="MLflow tracking URI, e.g. sqlite:///mlflow.db or http://host:5000.")],
+        catalog: CatalogOpt = None,
+        where: WhereOpt = None,
+        experiment: ExperimentOpt = "phenolab",
+    ) -> None:
+        """Alias of `phenolab export --mlflow URI`: copy runs to an MLflow tracking store (params = the
+        setting, metrics = curves with steps, tags = phenomenon, setting id, seed); runs already there are
+        skipped."""
+        cat = open_catalog(catalog)
+        export_to_mlflow(cat, uri, selected_run_ids(cat, where or [], []), experiment, False)
 
     @app.command("import")
     def import_(
@@ -70,3 +97,16 @@ def selected_run_ids(cat, where: list[str], settings: list[str]) -> list[str]:
             ids += list(cat.runs(setting_id=sid, where=filters)["run_id"])
         return ids
     return list(cat.runs(where=filters)["run_id"])
+
+
+def export_to_mlflow(cat, uri: str, run_ids: list[str], experiment: str, as_json: bool) -> int:
+    """Copy the runs `run_ids` to the MLflow store at `uri` and say how many were new."""
+    from phenolab.export_mlflow import export_mlflow
+
+    n = export_mlflow(cat, uri, run_ids=run_ids, experiment=experiment)
+    if as_json:
+        print(json.dumps({"mlflow": uri, "experiment": experiment, "selected": len(run_ids), "exported": n},
+                         indent=2))
+    else:
+        console.print(f"exported {n} run(s) to {uri} (experiment {experiment!r})", highlight=False, soft_wrap=True)
+    return n

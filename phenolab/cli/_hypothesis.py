@@ -38,6 +38,7 @@ def tests_table(result: dict[str, Any]) -> Table:
         need = test.get("threshold", test.get("tolerance"))
         need = "" if need is None else (f"< {need:g}" if key == "intervention" else
                                         (f"≥ {need:g}" if need > 0 else f"≤ {need:g}"))
+        need = test.get("needs", need)  # a regularizer's "≥ share of moved cases"
         style = STATUS_STYLE.get(test["status"], "")
         table.add_row(key.replace("_", "-"), f"[{style}]{test['status']}[/]", value, str(test.get("n", 0)), need)
     return table
@@ -146,9 +147,11 @@ def show_cmd(
     console.print(f"measure {hyp.measure.key} · target {hyp.target_key} · ρ over {hyp.relation.over}, "
                   f"{hyp.relation.direction}, threshold {hyp.relation.threshold:g}")
     console.print(f"confounds: {', '.join(hyp.confound_keys) or 'none'} · interventions: "
-                  f"{', '.join(f'{i.kind} layer {i.layer}' for i in hyp.interventions) or 'none'}")
+                  f"{', '.join(i.label for i in hyp.interventions) or 'none'}")
     console.print(f"scope settings: {reg.settings['scope']}\nheld-out settings: {reg.settings['held_out']} "
                   f"seeds {reg.held_out_seeds}")
+    if "regularizer" in reg.settings:
+        console.print(f"regularizer settings (per scope setting and value): {reg.settings['regularizer']}")
     if hyp.supersedes:
         console.print(f"supersedes {hyp.supersedes}")
     if not verdicts:

@@ -1,4 +1,4 @@
-"""`phenolab report`, `phenolab checklist` and `phenolab export-mlflow`: the catalog as a shared artifact."""
+"""`phenolab report` and `phenolab checklist`: the catalog as a shared artifact (MLflow export: `_export`)."""
 
 from __future__ import annotations
 
@@ -99,20 +99,3 @@ def register(app: typer.Typer) -> None:
         total = len(recorded_answers(cat, sid))
         console.print(f"stored {len(answers)} answer(s) for {sid}; {total} of {len(QUESTIONS)} questions answered",
                       highlight=False)
-
-    @app.command("export-mlflow")
-    def export_mlflow_cmd(
-        uri: Annotated[str, typer.Argument(help="MLflow tracking URI, e.g. sqlite:///mlflow.db or http://host:5000.")],
-        catalog: CatalogOpt = None,
-        where: Annotated[list[str] | None, typer.Option(help="Only runs whose setting has FIELD=VALUE "
-                                                        "(repeatable), e.g. model.width=128.")] = None,
-        experiment: Annotated[str, typer.Option(help="MLflow experiment to write into.")] = "phenolab",
-    ) -> None:
-        """Copy runs to an MLflow tracking store: params = the setting, metrics = curves with steps,
-        tags = phenomenon, setting id, seed. Runs already exported there are skipped."""
-        from phenolab.export_mlflow import export_mlflow
-        from phenolab.settings import parse_assignments
-
-        cat = open_catalog(catalog)
-        n = export_mlflow(cat, uri, parse_assignments(where or []) or None, experiment=experiment)
-        console.print(f"exported {n} run(s) to {uri} (experiment {experiment!r})", highlight=False, soft_wrap=True)

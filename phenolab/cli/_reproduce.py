@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from phenolab.cli._common import CatalogOpt, JsonOpt, console, fail, open_catalog, set_threads
+from phenolab.cli._common import (
+    CatalogOpt,
+    JsonOpt,
+    console,
+    open_catalog,
+    resolve_phenomenon,
+    set_threads,
+    training_progress,
+)
 from phenolab.cli._train import DeviceOpt, SetOpt, ThreadsOpt, train_missing
 from phenolab.settings import parse_assignments, parse_seeds
 
@@ -64,14 +73,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Reproduce a phenomenon: train its runs as batched programs (reusing any already in the
         catalog), then print its measured signature and save its figure."""
-        from phenolab.phenomena import PHENOMENA
-
-        if phenomenon not in PHENOMENA:
-            fail(f"unknown phenomenon {phenomenon!r}; allowed: {', '.join(sorted(PHENOMENA))}")
-        ph = PHENOMENA[phenomenon]
-        name = setting or ph.default_setting
-        if name not in ph.canonical:
-            fail(f"--setting {name!r} is not a {phenomenon} setting; allowed: {', '.join(ph.canonical)}")
+        ph, name = resolve_phenomenon(phenomenon, setting)
         seed_list = parse_seeds(int(seeds) if seeds.isdigit() else seeds)
         options = {k: v for k, v in (("rounds", rounds), ("rewind_step", rewind_step), ("compare", compare))
                    if v is not None}
@@ -79,7 +81,12 @@ def register(app: typer.Typer) -> None:
         study = ph.study(name, seed_list, parse_assignments(set_ or []), quick, options)
         set_threads(threads)
         cat = open_catalog(catalog)
-        written = ph.execute(study, cat, lambda settings, seeds: train_missing(settings, seeds, cat, device))
+        work = ph.staged_work(study)  # lottery rounds: trained outside train_missing and its bar
+        with training_progress(*work) if work else nullcontext() as progress:
+            if work:
+                task = progress.add_task(f"training {phenomenon}", total=work[1], runs=0)
+                study.options["progress"] = lambda steps, runs: progress.update(task, completed=steps, runs=runs)
+            written = ph.execute(study, cat, lambda settings, seeds: train_missing(settings, seeds, cat, device))
         sig = ph.signature(cat, study)
         fig = ph.figure(cat, study, cat.root / "figures" / f"{phenomenon}-{name}-{study.settings[0].id}.png")
         cat.add_note("signature", f"{phenomenon}:{name}:{study.settings[0].id}",

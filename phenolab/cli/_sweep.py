@@ -14,7 +14,16 @@ from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeE
 from rich.table import Table
 from rich.text import Text
 
-from phenolab.cli._common import CatalogOpt, JsonOpt, console, err_console, fail, open_catalog, set_threads
+from phenolab.cli._common import (
+    CatalogOpt,
+    JsonOpt,
+    console,
+    err_console,
+    fail,
+    open_catalog,
+    resolve_phenomenon,
+    set_threads,
+)
 from phenolab.cli._train import DeviceOpt, SetOpt, ThreadsOpt
 from phenolab.settings import Setting
 
@@ -166,16 +175,10 @@ def register(app: typer.Typer) -> None:
         Trains the missing runs first (as a sweep), then reads every cell's signature from the catalog.
         """
         from phenolab.execute.grid import parse_grid_arg, seeds_from_value
-        from phenolab.phenomena import PHENOMENA
         from phenolab.phenomena.phase import phase_cells, phase_field, phase_figure, phase_table, train_cells
         from phenolab.settings import parse_assignments
 
-        if phenomenon not in PHENOMENA:
-            fail(f"unknown phenomenon {phenomenon!r}; allowed: {', '.join(sorted(PHENOMENA))}")
-        ph = PHENOMENA[phenomenon]
-        name = setting or ph.default_setting
-        if name not in ph.canonical:
-            fail(f"--setting {name!r} is not a {phenomenon} setting; allowed: {', '.join(ph.canonical)}")
+        ph, name = resolve_phenomenon(phenomenon, setting)
         seed_list = seeds_from_value(seeds)
         field = phase_field(ph, metric)
         axes, cells = phase_cells(ph, name, parse_assignments(set_ or []), [parse_grid_arg(g) for g in grid or []],

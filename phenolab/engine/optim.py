@@ -72,11 +72,17 @@ def lstsq_readout(features: torch.Tensor, targets: torch.Tensor, ridge: float) -
     """Min-norm (ridge = 0) or ridge least squares, per replica.
 
     features [K, N, P], targets [K, N, O] -> readout [K, P, O]. The min-norm solution is
-    pinv(Φ)·y (what gradient descent from zero converges to); ridge solves
+    pinv(Φ)·y (what gradient descent from zero converges to), with singular values below
+    eps·max(N, P)·σ_max treated as zero on both paths; ridge solves
     (ΦᵀΦ + λ·N·I)⁻¹Φᵀy, i.e. λ is the penalty on the mean squared error scale.
     """
     if ridge == 0:
-        return torch.linalg.pinv(features) @ targets
+        n, p = features.shape[-2:]
+        if features.device.type == "cpu" and max(n, p) >= 2 * min(n, p):
+            # LAPACK gelsd (SVD-based, min-norm): measured 1.7–2.2× faster than pinv for 500×2500 and
+            # 1000×5000, but 2× slower for square ones, so only for clearly rectangular problems
+            return torch.linalg.lstsq(features, targets, driver="gelsd").solution
+        return torch.linalg.pinv(features) @ targets  # CUDA's lstsq has no min-norm driver
     k, n, p = features.shape
     if p <= n:
         gram = features.transpose(1, 2) @ features

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
-import json
 import math
 import time
 from collections.abc import Iterator
@@ -25,10 +23,11 @@ from typing import Any
 from phenolab.catalog import Catalog, CatalogError
 from phenolab.hypotheses.spec import Hypothesis, validate_hypothesis
 from phenolab.hypotheses.verdict import TESTS
+from phenolab.settings._canonical import content_hash
 
 LOG_KIND = "hypothesis_log"
 GENESIS = "0" * 64
-_HASH_PREFIX = "phenolab.hypothesis-log/1\n"
+_HASH_PREFIX = b"phenolab.hypothesis-log/1\n"
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class Registration:
     time: float  # registration (unix seconds): held-out evidence must start after it
     seq: int
     entry_hash: str
-    settings: dict[str, Any]  # {"scope": [[setting ids]], "held_out": [[...]]} frozen at registration
+    settings: dict[str, Any]  # {"scope": [[setting ids]], "held_out": [[...]], "regularizer"?: ...} at registration
     held_out_seeds: list[int]
 
 
@@ -61,8 +60,7 @@ class Verification:
 def entry_hash(entry: dict[str, Any]) -> str:
     """SHA-256 of an entry without its `hash` field, in canonical JSON."""
     body = {k: v for k, v in entry.items() if k != "hash"}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-    return hashlib.sha256((_HASH_PREFIX + text).encode()).hexdigest()
+    return content_hash(_HASH_PREFIX, body)
 
 
 class HypothesisLog:
@@ -149,8 +147,7 @@ class HypothesisLog:
     # ---- writing -------------------------------------------------------------------------
     def register(self, hyp: Hypothesis) -> tuple[Registration, bool]:
         """Append a registration; (registration, True) if new, (existing, False) if already there."""
-        settings = {"scope": [[s.id for s in g] for g in hyp.scope_settings()],
-                    "held_out": [[s.id for s in g] for g in hyp.held_out_settings()]}
+        settings = hyp.frozen_setting_ids()
         n_seeds = max((g.n_seeds for g in hyp.held_out), default=0)
         with self._locked():
             self.require_intact()

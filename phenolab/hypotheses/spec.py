@@ -4,22 +4,18 @@ The position paper (§3.2, Fig. 4, App. A) asks that an explanation predict beyo
 was made on and survive obvious confounds. So a hypothesis names, before the deciding runs exist:
 the measure and target, the claimed relation (Spearman ρ with a direction and a threshold, over
 the steps of a run or over the settings of a sweep), the scope it was built on, the held-out
-settings it must also predict, the confounds to control for and the function-preserving
-interventions to try. Its id is a content hash of its canonical JSON (defaults left out, as for
-settings), so it cannot change after registration: a change is a new hypothesis that `supersedes`
-the old one.
+settings it must also predict, the confounds to control for and the interventions to try
+(function-preserving transformations, or regularizers that retrain with a field changed). Its id
+is a content hash of its canonical JSON (defaults left out, as for settings), so it cannot change
+after registration: a change is a new hypothesis that `supersedes` the old one.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
-import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from phenolab.engine import measure_key
@@ -32,7 +28,8 @@ from phenolab.settings import (
     parse_seeds,
     resolve_setting,
 )
-from phenolab.settings._parse import apply_overrides, validate_setting
+from phenolab.settings._canonical import ContentAddressed
+from phenolab.settings._parse import FILE_FORMATS, apply_overrides, load_mapping_file, validate_setting
 
 ID_PREFIX = b"phenolab.hypothesis/1\n"
 METRICS = ("train_loss", "test_loss", "train_acc", "test_acc")  # what the engine records for every run
@@ -123,12 +120,22 @@ class HeldOutGroup(SettingGroup):
     n_seeds: int = Field(3, ge=1, le=1000)
 
 
-class Intervention(_Frozen):
-    """A function-preserving transformation of the final parameters (see `interventions`)."""
+FUNCTION_PRESERVING = ("rescale", "permute")
+# setting sections a regularizer may not set: they decide what is recorded, not how it is trained
+NOT_REGULARIZERS = ("measures", "checkpoints", "prune")
 
-    kind: Literal["rescale", "permute"]
+
+class Intervention(_Frozen):
+    """A function-preserving transformation of the final parameters (`rescale`, `permute`: see
+    `interventions`), or a `regularizer`: a setting field set to other values for retraining, which
+    pushes M, so T must follow as the claimed relation predicts. Fields added for the regularizer
+    default to nothing, so the ids of hypotheses without one are unchanged."""
+
+    kind: Literal["rescale", "permute", "regularizer"]
     layer: int = Field(0, ge=0, description="hidden layer whose units are rescaled/permuted")
     factors: tuple[float, ...] = Field((0.5, 2.0), description="rescale: multipliers c > 0 of the layer")
+    field: str | None = Field(None, description="regularizer: dotted setting field, e.g. optim.weight_decay")
+    values: tuple[float | int | str | bool, ...] = Field((), description="regularizer: values the field is set to")
 
     @field_validator("factors")
     @classmethod
@@ -137,10 +144,59 @@ class Intervention(_Frozen):
             raise ValueError("factors must be a non-empty list of numbers > 0")
         return v
 
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> Intervention:
+        own, other = (("field", "values"), ("layer", "factors")) if self.kind == "regularizer" else (
+            ("layer", "factors"), ("field", "values"))
+        # a stored registration dumps every field: only a value other than the default is foreign
+        foreign = [f for f in other if getattr(self, f) != type(self).model_fields[f].default]
+        if foreign:
+            raise ValueError(f"{foreign[0]!r} is not a field of kind {self.kind!r}; allowed: {', '.join(own)}")
+        if self.kind == "regularizer" and (self.field is None or not self.values):
+            raise ValueError("kind 'regularizer' needs `field` (a setting field, e.g. optim.weight_decay) "
+                             "and a non-empty list of `values`")
+        return self
 
-class Hypothesis(_Frozen):
+    @property
+    def label(self) -> str:
+        """How `show` and the test's detail name it."""
+        if self.kind == "regularizer":
+            return f"regularizer {self.field} → {', '.join(str(v) for v in self.values)}"
+        return f"{self.kind} layer {self.layer}"
+
+    def check_field(self, setting: Setting, sweep: dict[str, list[Any]], where: str) -> None:
+        """Raise ValueError naming the field and what is allowed unless every value of a regularizer
+        makes a valid variant of `setting`."""
+        assert self.field is not None
+        parts = self.field.split(".")
+        if parts[0] in NOT_REGULARIZERS:
+            raise ValueError(f"{where}.field {self.field!r}: {parts[0]!r} decides what is recorded, not how the "
+                             f"network is trained; not allowed: {', '.join(NOT_REGULARIZERS)}")
+        if self.field in sweep:
+            raise ValueError(f"{where}.field {self.field!r} is swept by its scope group; a regularizer must set "
+                             "a field the sweep does not")
+        node: Any = setting.model_dump(mode="json")
+        for i, part in enumerate(parts):
+            if not isinstance(node, dict) or part not in node:
+                parent = ".".join(parts[:i])
+                names = [k for k in sorted(node) if i or k not in NOT_REGULARIZERS] if isinstance(node, dict) else []
+                allowed = ", ".join(names) or "none (a value, not a section)"
+                under = f" under {parent!r}" if parent else ""
+                raise ValueError(f"{where}.field {self.field!r} is not a field of the setting; allowed{under}: "
+                                 f"{allowed}")
+            node = node[part]
+        for value in self.values:
+            try:
+                setting.with_overrides({self.field: value})
+            except SettingError as exc:
+                raise ValueError(f"{where}.values: {str(exc).removeprefix('invalid setting: ')}") from None
+
+
+class Hypothesis(ContentAddressed, _Frozen):
     """Measure M tracks target T over a scope, to be tested in-sample, held-out, against
     confounds and under interventions."""
+
+    id_prefix: ClassVar[bytes] = ID_PREFIX
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=80)
     statement: str = Field(min_length=1)
@@ -186,18 +242,14 @@ class Hypothesis(_Frozen):
                 if len(group.base_settings()) < 3:
                     raise ValueError(f"relation.over 'settings' needs a sweep of ≥ 3 settings per group "
                                      f"(group {i} has fewer)")
+        for i, spec in enumerate(self.interventions):
+            if spec.kind == "regularizer":
+                for group in self.scope:
+                    for setting in group.base_settings():
+                        spec.check_field(setting, group.sweep, f"interventions.{i}")
         return self
 
-    # ---- identity ---------------------------------------------------------------------------
-    def canonical_json(self) -> str:
-        return _dumps(self.model_dump(mode="json"))
-
-    @property
-    def id(self) -> str:
-        """16 hex digits of SHA-256 over the non-default fields (new neutral fields keep old ids)."""
-        payload = _dumps(self.model_dump(mode="json", exclude_defaults=True))
-        return hashlib.sha256(ID_PREFIX + payload.encode()).hexdigest()[:16]
-
+    # ---- identity (`id`, `canonical_json`: ContentAddressed) -------------------------------------
     @property
     def target_key(self) -> str:
         return self.target if isinstance(self.target, str) else self.target.key
@@ -210,6 +262,14 @@ class Hypothesis(_Frozen):
     def min_partial(self) -> float:
         return self.confound_threshold if self.confound_threshold is not None else self.relation.threshold
 
+    @property
+    def function_preserving(self) -> tuple[Intervention, ...]:
+        return tuple(i for i in self.interventions if i.kind in FUNCTION_PRESERVING)
+
+    @property
+    def regularizers(self) -> tuple[Intervention, ...]:
+        return tuple(i for i in self.interventions if i.kind == "regularizer")
+
     def held_out_seeds(self, n: int) -> list[int]:
         """Seeds nobody could have chosen before registration: derived from the content hash."""
         base = 1000 + int(self.id[:6], 16) % 10**6
@@ -218,13 +278,13 @@ class Hypothesis(_Frozen):
     # ---- the settings runs are trained under --------------------------------------------------
     def measured(self, setting: Setting) -> Setting:
         """`setting` recording M, the measure confounds and a measure target, with a final checkpoint
-        when interventions are named (a different setting id than the bare one)."""
+        when function-preserving interventions are named (a different setting id than the bare one)."""
         specs = list(setting.measures)
         for ref in (self.measure, self.target, *self.confounds):
             if isinstance(ref, MeasureRef) and ref.spec not in specs:
                 specs.append(ref.spec)
         over: dict[str, Any] = {"measures": [s.model_dump(mode="json") for s in specs]}
-        if self.interventions and setting.checkpoints == "none":
+        if self.function_preserving and setting.checkpoints == "none":
             over["checkpoints"] = "final"
         return setting.with_overrides(over)
 
@@ -234,9 +294,20 @@ class Hypothesis(_Frozen):
     def held_out_settings(self) -> list[list[Setting]]:
         return [[self.measured(s) for s in g.base_settings()] for g in self.held_out]
 
+    def regularized_settings(self) -> list[list[list[Setting]]]:
+        """Per scope group, per setting: its variants under each regularizer value, in the order
+        (intervention, value); the unmodified setting with one field changed, so M is recorded alike."""
+        return [[[s.with_overrides({r.field: v}) for r in self.regularizers for v in r.values] for s in g]
+                for g in self.scope_settings()]
 
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    def frozen_setting_ids(self) -> dict[str, Any]:
+        """The setting ids frozen at registration; "regularizer" only when one is named, so the
+        registrations of other hypotheses look as before."""
+        out: dict[str, Any] = {"scope": [[s.id for s in g] for g in self.scope_settings()],
+                               "held_out": [[s.id for s in g] for g in self.held_out_settings()]}
+        if self.regularizers:
+            out["regularizer"] = [[[v.id for v in variants] for variants in g] for g in self.regularized_settings()]
+        return out
 
 
 def validate_hypothesis(data: dict[str, Any]) -> Hypothesis:
@@ -259,25 +330,11 @@ def load_hypothesis(path: str | Path) -> Hypothesis:
     """Read a YAML, TOML or JSON hypothesis. A group's `setting` that names a file is inlined (its
     content, not its path, enters the hash)."""
     p = Path(path)
-    if not p.is_file():
-        raise SettingError(f"hypothesis file {str(p)!r} does not exist")
-    text = p.read_text()
-    try:
-        if p.suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
-        elif p.suffix == ".toml":
-            data = tomllib.loads(text)
-        elif p.suffix == ".json":
-            data = json.loads(text)
-        else:
-            raise SettingError(f"hypothesis file {str(p)!r}: use .yaml, .yml, .toml or .json")
-    except (yaml.YAMLError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SettingError(f"hypothesis file {str(p)!r} does not parse: {first}") from None
+    data = load_mapping_file(p, "hypothesis")
     if isinstance(data, dict):
         for section in ("scope", "held_out"):
             for group in data.get(section) or []:
                 ref = group.get("setting") if isinstance(group, dict) else None
-                if isinstance(ref, str) and Path(ref).suffix in (".yaml", ".yml", ".toml", ".json"):
+                if isinstance(ref, str) and Path(ref).suffix in FILE_FORMATS:
                     group["setting"] = load_setting_file(p.parent / ref if not Path(ref).is_absolute() else ref)
     return validate_hypothesis(data)

@@ -69,6 +69,12 @@ class Phenomenon:
         phenomena with staged training (lottery-ticket rounds) override this."""
         return train_missing(study.settings, study.seeds)
 
+    def staged_work(self, study: Study) -> tuple[int, int] | None:
+        """(runs, optimizer steps) that `execute` trains itself rather than through `train_missing`
+        (which draws its own bar), so a caller can draw one bar for them and pass option "progress",
+        `fn(steps done, runs done)`; None: no such training."""
+        return None
+
     def signature(self, catalog: Catalog, study: Study) -> dict[str, Any]:
         """{"per_run": DataFrame-able list of dicts, "summary": {field: stat(...)}}."""
         raise NotImplementedError

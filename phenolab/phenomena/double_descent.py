@@ -20,6 +20,7 @@ import numpy as np
 from phenolab.catalog import Catalog
 from phenolab.phenomena._base import Phenomenon, Study, register_phenomenon
 from phenolab.phenomena.bias_variance import optimal_ridge
+from phenolab.phenomena.epochwise import EPOCHWISE_SETTINGS, epochwise_figure, epochwise_signature
 from phenolab.settings import SettingError, register_setting, resolve_setting
 
 # Greydanus & Kobak's widths: unique(geomspace(2, 300, 20).astype(int)), 19 values.
@@ -151,11 +152,16 @@ _register(
 class DoubleDescent(Phenomenon):
     name = "double-descent"
     canonical = ("greydanus_kobak2024", "nakkiran2021_linear", "nakkiran2021_optimal_ridge", "belkin2019_rff",
-                 "digits_label_noise")
+                 "digits_label_noise", "epochwise")
     default_setting = "greydanus_kobak2024"
 
     def study(self, setting_name: str, seeds: list[int], overrides: dict[str, Any], quick: bool,
               options: dict[str, Any] | None = None) -> Study:
+        if setting_name in EPOCHWISE_SETTINGS:  # one setting; the axis is the training step
+            base = resolve_setting(setting_name, overrides)
+            axis = {"path": "step", "side": "above", "label": "step"}
+            return Study(self.name, setting_name, [base], seeds, quick, "", {**(options or {}), "axis": axis,
+                                                                             "epochwise": True})
         sweep = SWEEPS[setting_name]
         if sweep.path in overrides:
             raise SettingError(f"--set {sweep.path}: {setting_name} sweeps this field over its grid; "
@@ -180,12 +186,16 @@ class DoubleDescent(Phenomenon):
     def signature(self, catalog: Catalog, study: Study) -> dict[str, Any]:
         from phenolab.phenomena.double_descent_signature import study_signature
 
+        if study.options.get("epochwise"):
+            return epochwise_signature(catalog, study)
         return study_signature(catalog, study)
 
     def figure(self, catalog: Catalog, study: Study, out: Path) -> Path:
         from phenolab.phenomena.double_descent_figure import double_descent_figure
         from phenolab.phenomena.double_descent_signature import study_signature
 
+        if study.options.get("epochwise"):
+            return epochwise_figure(epochwise_signature(catalog, study), out)
         return double_descent_figure(study_signature(catalog, study), out)
 
 

@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from phenolab.catalog import Catalog  # noqa: E402
+from phenolab.figures import save_figure  # noqa: E402
 from phenolab.hypotheses import Hypothesis, HypothesisLog, evaluate_registered  # noqa: E402
 from phenolab.hypotheses.spec import HeldOutGroup, Intervention, MeasureRef, Relation, ScopeGroup  # noqa: E402
 from phenolab.hypotheses.statistics import summary  # noqa: E402
@@ -156,12 +157,7 @@ class Figure4(Phenomenon):
         if study.quick:
             title += "\n" + textwrap.fill(study.note, 130)
         fig.suptitle(title, fontsize=9)
-        fig.tight_layout()
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=120)
-        plt.close(fig)
-        return out
+        return save_figure(fig, out)
 
 
 def _dd_panel(catalog: Catalog, hyp: Hypothesis, seeds: list[int], key: str, axes) -> None:

@@ -27,6 +27,7 @@ import torch
 
 from phenolab.catalog import Catalog, CatalogError, run_id_for
 from phenolab.engine import evaluate, total_steps
+from phenolab.figures import save_figure
 from phenolab.models import BatchedModel, Params, model_class
 from phenolab.phenomena._base import Phenomenon, Study, register_phenomenon, stat
 from phenolab.phenomena.pruning import (
@@ -38,6 +39,7 @@ from phenolab.phenomena.pruning import (
     load_final,
     run_rounds,
     study_model,
+    study_work,
 )
 from phenolab.settings import Setting, SettingError, register_setting, resolve_setting
 from phenolab.tasks import TaskData, build_task
@@ -47,34 +49,29 @@ MATCH_PP = 0.005  # a sparse net "matches" dense when within max(one dense sd, 0
 MATCH_RULE = "mean test acc >= dense mean - max(dense sd, 0.5 pp)"
 INTERPOLATION_POINTS = 11
 
-_LENET_300_100 = {"name": "mlp", "widths": [300, 100]}
-register_setting(
-    "frankle_carbin2019_mnist1d",
-    {
-        "task": {"name": "mnist1d"},
-        "model": _LENET_300_100,
+
+def _register_lenet_300_100(name: str, task: str, source: str, description: str) -> None:
+    """Frankle & Carbin 2019's LeNet-300-100 recipe on `task`: the lottery settings differ only there."""
+    register_setting(name, {
+        "task": {"name": task},
+        "model": {"name": "mlp", "widths": [300, 100]},
         "optim": {"name": "adam", "lr": 1.2e-3},
         "schedule": {"epochs": 20, "batch_size": 64},
         "eval": {"points": 20},
         "checkpoints": "final",
         "prune": {"control": "dense"},
-    },
+    }, source=source, description=description)
+
+
+_register_lenet_300_100(
+    "frankle_carbin2019_mnist1d", "mnist1d",
     source="Frankle & Carbin 2019, LeNet-300-100 (300-100 ReLU, Adam lr 1.2e-3, batch 60, 50k iterations on "
     "MNIST; per round prune 20% of each hidden layer and 10% of the output layer, rewind to init); here on "
     "MNIST-1D (40 inputs, 4000 train / 1000 test), batch 64, 20 epochs per round",
     description="the lottery-ticket study: `phenolab reproduce lottery --rounds 15`",
 )
-register_setting(
-    "frankle_carbin2019_digits",
-    {
-        "task": {"name": "digits"},
-        "model": _LENET_300_100,
-        "optim": {"name": "adam", "lr": 1.2e-3},
-        "schedule": {"epochs": 20, "batch_size": 64},
-        "eval": {"points": 20},
-        "checkpoints": "final",
-        "prune": {"control": "dense"},
-    },
+_register_lenet_300_100(
+    "frankle_carbin2019_digits", "digits",
     source="Frankle & Carbin 2019's LeNet-300-100 recipe (see frankle_carbin2019_mnist1d) on scikit-learn's "
     "8x8 digits (64 inputs, 1258 train / 539 test)",
     description="lottery tickets on real (small) images, no download",
@@ -202,9 +199,6 @@ def instability(catalog: Catalog, plan: LotteryPlan, seeds: list[int]) -> list[d
 def lottery_figure(catalog: Catalog, plan: LotteryPlan, seeds: list[int], out: Path, *, title: str = "") -> Path:
     """Test accuracy vs % of weights remaining (log x, sparser to the right): ticket and controls
     as mean ± sd bands, the dense net as a line; beside it, the instability barriers."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     sig = lottery_signature(catalog, plan, seeds)
@@ -237,12 +231,7 @@ def lottery_figure(catalog: Catalog, plan: LotteryPlan, seeds: list[int], out: P
         bx.set_title("instability: two data orders, linear path", fontsize=9)
         bx.legend(frameon=False, fontsize=8)
     fig.suptitle(f"{title}  (mean ± sd over seeds; rewind to step {plan.rewind_step})".strip(), fontsize=10)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def _log_percent_axis(ax: Any, lowest: float) -> None:
@@ -275,12 +264,15 @@ class Lottery(Phenomenon):
         options["plan"] = plan
         return Study(self.name, setting_name, plan.settings(), seeds, quick, note, options)
 
+    def staged_work(self, study: Study) -> tuple[int, int]:
+        return study_work(study.options["plan"], study.seeds)
+
     def execute(self, study: Study, catalog: Catalog, train_missing: Any) -> list[str]:
         """Staged training (round r's masks come from round r − 1's tickets), not `train_missing`;
-        options "device" (default auto) and "on_round" (a progress callback) are passed on."""
+        options "device" (default auto), "on_round" and "progress" (callbacks) are passed on."""
         opts = study.options
         return run_rounds(opts["plan"], study.seeds, catalog, device=opts.get("device", "auto"),
-                          on_round=opts.get("on_round"))
+                          on_round=opts.get("on_round"), progress=opts.get("progress"))
 
     def signature(self, catalog: Catalog, study: Study) -> dict[str, Any]:
         sig = lottery_signature(catalog, study.options["plan"], study.seeds)

@@ -25,6 +25,7 @@ import pandas as pd
 
 from phenolab.catalog import Catalog, run_id_for
 from phenolab.execute.grid import GridAxis, resolve_axes
+from phenolab.figures import save_figure
 from phenolab.phenomena import grokking
 from phenolab.phenomena._base import Phenomenon, Study, TrainMissing
 from phenolab.settings import SettingError
@@ -195,9 +196,6 @@ def _categories(ph: Phenomenon, field: str, per_cell: list[list[Any]]) -> tuple[
 def phase_figure(table: pd.DataFrame, axes: list[GridAxis], out: str | Path, *, title: str = "") -> Path:
     """Heat map, x factor across, y factor up; categories get fixed colours and a legend, numbers
     a colour bar; each cell is annotated (commonest phase and its share, or the mean)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
@@ -235,12 +233,7 @@ def phase_figure(table: pd.DataFrame, axes: list[GridAxis], out: str | Path, *, 
     ax.set_ylabel(fy)
     n = int(table["n"].max()) if len(table) else 0
     ax.set_title(f"{title}  ({table.attrs.get('field')}, up to {n} seeds per cell)".strip(), fontsize=10)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def _tick(v: Any) -> str:

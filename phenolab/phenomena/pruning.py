@@ -26,7 +26,7 @@ import torch
 
 from phenolab._rng import generators
 from phenolab.catalog import Catalog, collect_provenance, run_id_for
-from phenolab.engine import BatchResult, resolve_device, train
+from phenolab.engine import BatchResult, resolve_device, total_steps, train
 from phenolab.execute import to_records
 from phenolab.models import BatchedModel, Params, build_model, model_class
 from phenolab.settings import Setting, validate_setting
@@ -37,6 +37,7 @@ CONTROLS = ("ticket", "reinit", "shuffle")
 INSTABILITY = ("ends", "all", "none")  # rounds with a second-data-order copy: 0 and the last, every, none
 REINIT_STREAM = "lottery_reinit"  # fresh init of the reinit control: the same draw in every round of a seed
 SHUFFLE_STREAM = "lottery_shuffle"  # + "/<round>": the shuffled-mask control's permutations
+StudyProgress = Callable[[int, int], None]  # (optimizer steps, runs) done so far of `study_work`
 
 
 def full_masks(params: Params, names: list[str]) -> Masks:
@@ -196,15 +197,28 @@ class _Part:
                      {n: v[idx] for n, v in self.masks.items()}, [self.orders[i] for i in keep])
 
 
+def study_work(plan: LotteryPlan, seeds: list[int]) -> tuple[int, int]:
+    """(runs, optimizer steps) of a whole study, stored or not: the total of a progress bar, since
+    `run_rounds` counts stored rounds as done rather than leaving the bar short of its end."""
+    return len(plan.settings()) * len(seeds), plan.rewind_step + (plan.rounds + 1) * steps_per_run(plan.base)
+
+
+def steps_per_run(setting: Setting) -> int:
+    """Optimizer steps of one run of `setting` (epochs are counted on the task's training split)."""
+    return total_steps(setting, build_task(setting.task, [0], model_class(setting.model.name).input_kind).n_train)
+
+
 def run_rounds(plan: LotteryPlan, seeds: list[int], catalog: Catalog, *, device: str = "auto",
-               batched: bool = True, on_round: Callable[[int, int], None] | None = None) -> list[str]:
+               batched: bool = True, on_round: Callable[[int, int], None] | None = None,
+               progress: StudyProgress | None = None) -> list[str]:
     """Train what the catalog lacks, round by round; returns the run ids written.
 
     `batched=False` trains every replica alone (the per-model loop of bench/lottery_study.py);
-    `on_round(round, rounds)` is called after each round is stored.
+    `on_round(round, rounds)` is called after each round is stored; `progress(steps, runs)` while
+    training and after every batch, stored ones included, counting towards `study_work`.
     """
     dev = resolve_device(device)
-    ctx = _Context(catalog, dev, batched, collect_provenance(str(dev), torch.get_num_threads()))
+    ctx = _Context(catalog, dev, batched, collect_provenance(str(dev), torch.get_num_threads()), progress)
     model = study_model(plan.base)
     dtype = torch.float64 if plan.base.dtype == "float64" else torch.float32
     theta0 = model.init(generators(seeds, "init"), dtype)  # exactly what the engine draws
@@ -215,14 +229,15 @@ def run_rounds(plan: LotteryPlan, seeds: list[int], catalog: Catalog, *, device:
     start = theta0
     source = plan.rewind_source()
     if source is not None:
-        ctx.train([_Part(source, own, theta0, masks, own)])
+        ctx.train([_Part(source, own, theta0, masks, own)], plan.rewind_step)
         start = ctx.load_final(source, seeds)
     instability = plan.instability_rounds()
     round0 = [_Part(plan.dense(), own, theta0, masks, own)]
     if 0 in instability:
         round0 += [_Part(plan.run(0, "ticket"), own, start, masks, own),
                    _Part(plan.run(0, "ticket", "alternate"), own, start, masks, alt)]
-    ctx.train(round0)
+    per_round = steps_per_run(plan.base)
+    ctx.train(round0, per_round)
     if on_round is not None:
         on_round(0, plan.rounds)
 
@@ -237,7 +252,7 @@ def run_rounds(plan: LotteryPlan, seeds: list[int], catalog: Catalog, *, device:
                  _Part(plan.run(r, "shuffle"), own, start, shuffled, own)]
         if r in instability:
             parts.append(_Part(plan.run(r, "ticket", "alternate"), own, start, masks, alt))
-        ctx.train(parts)
+        ctx.train(parts, per_round)
         if on_round is not None:
             on_round(r, plan.rounds)
     return ctx.written
@@ -249,10 +264,29 @@ class _Context:
     device: torch.device
     batched: bool
     provenance: dict[str, Any]
+    progress: StudyProgress | None = None
     written: list[str] = field(default_factory=list)
+    steps_done: int = 0
+    runs_done: int = 0
 
-    def train(self, parts: list[_Part]) -> None:
-        """Train the parts' missing runs as one batched program; store each part in one transaction."""
+    def train(self, parts: list[_Part], steps: int) -> None:
+        """Train the parts' missing runs (`steps` each) as one batched program; store each part in
+        one transaction."""
+        runs = len({p.setting.id for p in parts}) * len(parts[0].seeds)
+        self._train(parts)
+        self._advance(steps, runs)
+
+    def _advance(self, steps: int, runs: int) -> None:
+        self.steps_done += steps
+        self.runs_done += runs
+        if self.progress is not None:
+            self.progress(self.steps_done, self.runs_done)
+
+    def _on_step(self, done: int, _total: int) -> None:
+        if self.progress is not None:
+            self.progress(self.steps_done + done, self.runs_done)
+
+    def _train(self, parts: list[_Part]) -> None:
         todo = []
         for part in parts:
             done = self.catalog.existing_seeds(part.setting.id)
@@ -267,7 +301,7 @@ class _Context:
         init = {n: torch.cat([p.init[n] for p in todo]) for n in todo[0].init}
         masks = {n: torch.cat([p.masks[n] for p in todo]) for n in todo[0].masks}
         orders = [o for p in todo for o in p.orders]
-        result = _train(engine_setting, seeds, init, masks, orders, self.device, self.batched)
+        result = _train(engine_setting, seeds, init, masks, orders, self.device, self.batched, self._on_step)
         lo = 0
         for part in todo:
             piece = _slice(result, part.setting, part.seeds, lo)
@@ -295,9 +329,10 @@ def _engine_view(setting: Setting) -> str:
 
 
 def _train(setting: Setting, seeds: list[int], init: Params, masks: Masks, orders: list[int],
-           device: torch.device, batched: bool) -> BatchResult:
-    if batched:
-        return train(setting, seeds, device=device, init_params=init, masks=masks, order_seeds=orders)
+           device: torch.device, batched: bool, progress: Callable[[int, int], None] | None = None) -> BatchResult:
+    if batched:  # (one-by-one training, a benchmark's baseline, reports when its batch is done)
+        return train(setting, seeds, device=device, init_params=init, masks=masks, order_seeds=orders,
+                     progress=progress)
     singles = [train(setting, [s], device=device, init_params={n: v[i:i + 1] for n, v in init.items()},
                      masks={n: v[i:i + 1] for n, v in masks.items()}, order_seeds=[orders[i]])
                for i, s in enumerate(seeds)]

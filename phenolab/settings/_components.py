@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MODULAR_OPS = ("+", "-", "*", "/", "x2+xy+y2", "x3+xy")
 
@@ -78,6 +78,17 @@ class LinearRegressionTask(Component):
     n_train: int = Field(100, ge=1, le=1_000_000)
     n_test: int = Field(1000, ge=1, le=1_000_000)
     noise_std: float = Field(0.5, ge=0)
+    slow_dims: int = Field(0, ge=0, le=100_000, description="the last slow_dims inputs are scaled by slow_scale "
+                           "(two feature scales, Pezeshki et al. 2022); 0 = isotropic")
+    slow_scale: float = Field(1.0, gt=0, le=1.0, description="scale of the slow inputs")
+    slow_signal: float = Field(0.0, ge=0, le=1.0, description="share of the signal variance x·β carried "
+                               "by the slow inputs")
+
+    @model_validator(mode="after")
+    def _slow_fits(self) -> LinearRegressionTask:
+        if self.slow_dims >= self.d and self.slow_dims > 0:
+            raise ValueError(f"slow_dims = {self.slow_dims}: must be below d = {self.d}")
+        return self
 
 
 class MlpModel(Component):

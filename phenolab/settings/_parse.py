@@ -110,26 +110,34 @@ def _field_names(parent: list[str], data: dict[str, Any]) -> list[str]:
     return sorted(getattr(model, "model_fields", {})) if len(parent) == 1 else []
 
 
-def load_setting_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML, TOML or JSON setting file into a mapping (not yet validated)."""
+FILE_FORMATS = (".yaml", ".yml", ".toml", ".json")
+
+
+def load_mapping_file(path: str | Path, what: str = "setting") -> Any:
+    """Parse a YAML, TOML or JSON file (by suffix); every problem is one SettingError line naming
+    `what` file it was, so setting, sweep and hypothesis files fail alike."""
     p = Path(path)
     if not p.is_file():
-        raise SettingError(f"setting file {str(p)!r} does not exist")
+        raise SettingError(f"{what} file {str(p)!r} does not exist")
     text = p.read_text()
     try:
         if p.suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
-        elif p.suffix == ".toml":
-            data = tomllib.loads(text)
-        elif p.suffix == ".json":
-            data = json.loads(text)
-        else:
-            raise SettingError(f"setting file {str(p)!r}: unknown format; allowed: .yaml, .yml, .toml, .json")
+            return yaml.safe_load(text)
+        if p.suffix == ".toml":
+            return tomllib.loads(text)
+        if p.suffix == ".json":
+            return json.loads(text)
     except (yaml.YAMLError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        first = str(exc).splitlines()[0]
-        raise SettingError(f"setting file {str(p)!r} does not parse: {first}") from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SettingError(f"{what} file {str(p)!r} does not parse: {first}") from None
+    raise SettingError(f"{what} file {str(p)!r}: unknown format; allowed: {', '.join(FILE_FORMATS)}")
+
+
+def load_setting_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML, TOML or JSON setting file into a mapping (not yet validated)."""
+    data = load_mapping_file(path, "setting")
     if not isinstance(data, dict):
-        raise SettingError(f"setting file {str(p)!r}: expected a mapping of sections (task, model, ...)")
+        raise SettingError(f"setting file {str(Path(path))!r}: expected a mapping of sections (task, model, ...)")
     return data
 
 

@@ -7,12 +7,11 @@ id in the tests guards this.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator, model_validator
 
+from phenolab.settings._canonical import ContentAddressed
 from phenolab.settings._components import MEASURES, MODELS, TASKS, Component
 
 ID_PREFIX = b"phenolab.setting/1\n"
@@ -106,10 +105,12 @@ class PruneConfig(_Section):
         "seed", description="alternate: a second data order from the same start (instability analysis)")
 
 
-class Setting(BaseModel):
-    """One training configuration; a run is (setting, seed)."""
+class Setting(ContentAddressed, BaseModel):
+    """One training configuration; a run is (setting, seed). Its `id` and `canonical_json` come from
+    `ContentAddressed`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    id_prefix: ClassVar[bytes] = ID_PREFIX
 
     task: SerializeAsAny[Component]
     model: SerializeAsAny[Component]
@@ -153,17 +154,6 @@ class Setting(BaseModel):
             raise ValueError("task.name 'linear_regression' needs loss 'mse'")
         return self
 
-    # ---- identity -------------------------------------------------------------------------
-    def canonical_json(self) -> str:
-        """Every field, sorted keys, no whitespace: the full record stored in the catalog."""
-        return _dumps(self.model_dump(mode="json"))
-
-    @property
-    def id(self) -> str:
-        """Content id: 16 hex digits of SHA-256 over the non-default fields."""
-        payload = _dumps(self.model_dump(mode="json", exclude_defaults=True))
-        return hashlib.sha256(ID_PREFIX + payload.encode()).hexdigest()[:16]
-
     def with_overrides(self, overrides: dict[str, Any]) -> Setting:
         """A new setting with dotted-path fields replaced (validated)."""
         from phenolab.settings._parse import apply_overrides, validate_setting
@@ -180,7 +170,3 @@ def _component(v: Any, registry: dict[str, type[Component]], section: str) -> Co
     if name not in registry:
         raise ValueError(f"unknown {section} name {name!r}; allowed: {', '.join(sorted(registry))}")
     return registry[name].model_validate(v)
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)

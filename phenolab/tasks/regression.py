@@ -1,7 +1,11 @@
-"""Isotropic linear regression (Nakkiran, Venkat, Kakade & Ma 2021): the exactly solvable double
-descent, with a sample-wise peak of the min-norm solution at n_train = d."""
+"""Linear regression with Gaussian inputs: isotropic (Nakkiran, Venkat, Kakade & Ma 2021), the
+exactly solvable double descent with a sample-wise peak of the min-norm solution at n_train = d;
+or with two feature scales (Pezeshki et al. 2022), where gradient descent learns the small-scale
+("slow") inputs much later than the others, which gives an epoch-wise double descent."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -20,10 +24,18 @@ def sample_replica(cfg: LinearRegressionTask, seed: int) -> tuple[torch.Tensor, 
     g = generator(seed, "data")
     f64 = torch.float64
     beta = torch.randn(cfg.d, generator=g, dtype=f64)
-    beta = beta / beta.norm()
-    x_train = torch.randn(cfg.n_train, cfg.d, generator=g, dtype=f64)
+    scale = torch.ones(cfg.d, dtype=f64)
+    if cfg.slow_dims:
+        fast, slow = cfg.d - cfg.slow_dims, cfg.d
+        scale[fast:] = cfg.slow_scale
+        # each block's share of the signal variance E(x·β)² = Σ (scale·β)²; the slow β is large
+        beta[:fast] *= math.sqrt(1 - cfg.slow_signal) / beta[:fast].norm()
+        beta[fast:slow] *= math.sqrt(cfg.slow_signal) / (cfg.slow_scale * beta[fast:slow].norm())
+    else:
+        beta = beta / beta.norm()
+    x_train = torch.randn(cfg.n_train, cfg.d, generator=g, dtype=f64) * scale
     y_train = x_train @ beta + cfg.noise_std * torch.randn(cfg.n_train, generator=g, dtype=f64)
-    x_test = torch.randn(cfg.n_test, cfg.d, generator=g, dtype=f64)
+    x_test = torch.randn(cfg.n_test, cfg.d, generator=g, dtype=f64) * scale
     y_test = x_test @ beta + cfg.noise_std * torch.randn(cfg.n_test, generator=g, dtype=f64)
     return x_train, y_train.unsqueeze(-1), x_test, y_test.unsqueeze(-1)
 

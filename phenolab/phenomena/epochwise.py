@@ -1,0 +1,150 @@
+"""Epoch-wise double descent: test error over *training steps* falls, rises and falls again
+(Nakkiran et al. 2019, §6).
+
+The mechanism we reproduce is the multi-scale one (Heckel & Yilmaz 2021; Stephenson & Lee 2021;
+Pezeshki et al. 2022): features learned at different speeds. With two input scales, gradient
+descent first fits the fast inputs (first descent), then fits the label noise through them as it
+approaches their least-squares solution, which sits near its own interpolation threshold (ascent),
+and only much later learns the signal carried by the slow, small-scale inputs, which also act as an
+implicit ridge on the fast ones (second descent). Equal scales (`task.slow_scale=1`) remove the
+peak: the mechanism's prediction, measured in the tests.
+
+The signature reads the step axis like `double_descent_curve` reads capacities: the most prominent
+interior peak of the test error over evaluated steps, the minima on its two sides, and, on the
+mean curve, `peak_present` (rise above both minima larger than the seed spread).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from phenolab.catalog import Catalog
+from phenolab.phenomena._base import Study, stat, study_curves
+from phenolab.phenomena.double_descent_curve import INTERPOLATION_ERROR, most_prominent_peak, peak_present
+from phenolab.settings import register_setting
+
+EPOCHWISE_SETTINGS: set[str] = set()
+PROMINENCE_TOL = 1e-6  # relative to the peak: below it a "peak" is rounding on a flat curve
+RUN_FIELDS = ("first_min", "first_min_at", "peak_height", "peak_at", "second_min", "second_min_at", "last",
+              "rise", "second_descent", "peak_prominence", "train_error_at_peak", "interpolation_step")
+
+
+def register_epochwise(name: str, data: dict[str, Any], *, source: str, description: str) -> None:
+    """A named setting whose double-descent study is over steps, not capacities."""
+    register_setting(name, data, source=source, description=description)
+    EPOCHWISE_SETTINGS.add(name)
+
+
+register_epochwise(
+    "epochwise",
+    {
+        "task": {"name": "linear_regression", "d": 600, "n_train": 400, "n_test": 2000, "noise_std": 0.2,
+                 "slow_dims": 400, "slow_scale": 0.05, "slow_signal": 0.5},
+        "model": {"name": "linear"},
+        "optim": {"name": "sgd", "lr": 0.25},
+        "schedule": {"steps": 8000},
+        "loss": "mse",
+        "eval": {"points": 80},
+        "dtype": "float64",
+    },
+    source="two-scale linear regression after Pezeshki, Mitra, Bengio & Lajoie 2022 ('Multi-scale feature "
+    "learning dynamics: insights for double descent') and Heckel & Yilmaz 2021: x = (x_fast, 0.05·x_slow), "
+    "x ~ N(0, I), 200 fast + 400 slow inputs, half the signal variance on each block, noise σ = 0.2, "
+    "n_train = 400, linear model from zero, full-batch gradient descent lr 0.25 on the MSE, 8000 steps",
+    description="test MSE over steps: down (fast inputs), up (noise fit through them), down again (slow "
+    "inputs); seconds on a CPU. task.slow_scale=1 removes the peak",
+)
+
+
+def run_curve(df: pd.DataFrame) -> pd.DataFrame:
+    """One run's test and train error by step: 1 − accuracy for classification; for regression the
+    MSE, with train error as a share of the step-0 train loss (the model starts at zero)."""
+    wide = df.pivot_table(index="step", columns="metric", values="value").sort_index()
+    if "test_acc" in wide:
+        return pd.DataFrame({"test_error": 1 - wide["test_acc"], "train_error": 1 - wide["train_acc"]})
+    base = float(wide["train_loss"].iloc[0]) or 1.0
+    return pd.DataFrame({"test_error": wide["test_loss"], "train_error": wide["train_loss"] / base})
+
+
+def curve_signature(steps: np.ndarray, test_error: np.ndarray, train_error: np.ndarray) -> dict[str, Any]:
+    """First minimum, peak and second minimum of one test-error curve over steps."""
+    test = np.asarray(test_error, dtype=float)
+    hit = np.nonzero(np.asarray(train_error) <= INTERPOLATION_ERROR)[0]
+    out: dict[str, Any] = dict.fromkeys(RUN_FIELDS)
+    out.update(last=float(test[-1]), peak_prominence=0.0, has_peak=False,
+               interpolation_step=float(steps[hit[0]]) if hit.size else None)
+    peak = most_prominent_peak(test)
+    if peak is not None and peak.prominence > PROMINENCE_TOL * abs(test[peak.index]):
+        out.update(
+            has_peak=True, peak_prominence=peak.prominence,
+            first_min=float(test[peak.left_min]), first_min_at=float(steps[peak.left_min]),
+            peak_height=float(test[peak.index]), peak_at=float(steps[peak.index]),
+            second_min=float(test[peak.right_min]), second_min_at=float(steps[peak.right_min]),
+            rise=float(test[peak.index] - test[peak.left_min]),
+            second_descent=float(test[peak.index] - test[peak.right_min]),
+            train_error_at_peak=float(train_error[peak.index]),
+        )
+    return out
+
+
+def epochwise_signature(catalog: Catalog, study: Study) -> dict[str, Any]:
+    """Per run and mean ± sd over seeds, then `peak_present` on the mean curve."""
+    curves = study_curves(catalog, study)
+    per_run, by_seed = [], {}
+    for (run_id, seed), df in curves.groupby(["run_id", "seed"]):
+        c = run_curve(df)
+        by_seed[int(seed)] = c
+        sig = curve_signature(c.index.to_numpy(dtype=float), c["test_error"].to_numpy(), c["train_error"].to_numpy())
+        per_run.append({"run_id": run_id, "seed": int(seed), **sig})
+    if not by_seed:
+        return {"setting": study.setting_name, "axis": "step", "per_run": [], "summary": {"n_runs": 0},
+                "mean_curve": []}
+    test = pd.concat({s: c["test_error"] for s, c in by_seed.items()}, axis=1).dropna()
+    train = pd.concat({s: c["train_error"] for s, c in by_seed.items()}, axis=1).reindex(test.index)
+    mean, sd = test.mean(axis=1).to_numpy(), test.std(axis=1, ddof=1).fillna(0).to_numpy()
+    steps = test.index.to_numpy(dtype=float)
+    present = peak_present(mean, sd)
+    summary: dict[str, Any] = {k: stat([r[k] for r in per_run]) for k in RUN_FIELDS}
+    summary.update(n_runs=len(per_run), runs_with_peak=sum(r["has_peak"] for r in per_run),
+                   peak_present=present["peak_present"], mean_rise=present["rise"], spread=present["spread"])
+    mean_curve = [{"step": float(s), "test_error": float(m), "test_sd": float(e),
+                   "train_error": float(t)} for s, m, e, t in zip(steps, mean, sd, train.mean(axis=1), strict=True)]
+    return {"setting": study.setting_name, "setting_id": study.settings[0].id, "axis": "step", "note": study.note,
+            "summary": summary, "per_run": per_run, "mean_curve": mean_curve,
+            "mean_curve_signature": curve_signature(steps, mean, train.mean(axis=1).to_numpy())}
+
+
+def epochwise_figure(sig: dict[str, Any], out: Path) -> Path:
+    """Test and train error vs step (log x), mean ± sd over seeds, the two minima and the peak marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    mc = pd.DataFrame(sig["mean_curve"])
+    mc = mc[mc["step"] >= 1] if len(mc) else mc  # log x: step 0 (the zero model) is off the axis
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    if len(mc):
+        x = mc["step"]
+        ax.plot(x, mc["test_error"], color="C3", label="test")
+        ax.fill_between(x, mc["test_error"] - mc["test_sd"], mc["test_error"] + mc["test_sd"], color="C3", alpha=0.2)
+        ax.plot(x, mc["train_error"], color="C0", label="train")
+        ms = sig["mean_curve_signature"]
+        for key, at, mark in (("first_min", "first_min_at", "v"), ("peak_height", "peak_at", "^"),
+                              ("second_min", "second_min_at", "v")):
+            if ms.get(at) is not None:
+                ax.plot(ms[at], ms[key], mark, color="k", ms=8)
+    n = sig["summary"].get("n_runs", 0)
+    present = sig["summary"].get("peak_present")
+    ax.set(xscale="log", xlabel="step", ylabel="test error (MSE or 1 − acc); train: share of step 0",
+           title=f"epoch-wise double descent · {sig['setting']} (n={n}, peak_present={present})")
+    ax.legend()
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
