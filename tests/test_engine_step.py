@@ -7,7 +7,9 @@ import torch
 
 import phenolab  # noqa: F401
 from phenolab._rng import generators
+from phenolab.engine import step as step_module
 from phenolab.engine import train
+from phenolab.engine.evaluate import evaluate
 from phenolab.engine.losses import per_replica_loss
 from phenolab.engine.step import AutogradGrads, MlpGrads, grad_program, small_class_ce
 from phenolab.models import build_model, model_class
@@ -35,8 +37,12 @@ def _grads(program, params, xb, yb):
     return {n: p.grad for n, p in params.items()}
 
 
+@pytest.mark.parametrize("chunk_bytes", [None, 1])
 @pytest.mark.parametrize(("task", "model_cfg", "loss"), CASES)
-def test_mlp_grads_equal_autograd(task, model_cfg, loss):
+def test_mlp_grads_equal_autograd(task, model_cfg, loss, chunk_bytes, monkeypatch):
+    """Also with one replica per pass (`CHUNK_BYTES` = 1), the path large activations take."""
+    if chunk_bytes is not None:
+        monkeypatch.setattr(step_module, "CHUNK_BYTES", chunk_bytes)
     setting = validate_setting({"task": task, "model": model_cfg, "loss": loss, "dtype": "float64"})
     seeds = [0, 1, 2]
     data = build_task(setting.task, seeds, model_class("mlp").input_kind, torch.float64)
@@ -50,6 +56,19 @@ def test_mlp_grads_equal_autograd(task, model_cfg, loss):
     want = _grads(AutogradGrads(model, loss, data.num_classes, list(params)), params, xb, yb)
     for name in params:
         torch.testing.assert_close(got[name], want[name], rtol=1e-10, atol=1e-12)
+
+
+def test_evaluation_one_replica_per_pass_equals_all_at_once(monkeypatch):
+    setting = validate_setting({"task": MODULAR, "model": {"name": "mlp", "width": 16, "depth": 1}, "dtype": "float64"})
+    seeds = [0, 1, 2]
+    data = build_task(setting.task, seeds, model_class("mlp").input_kind, torch.float64)
+    model = build_model(setting.model, data.input_dim, data.out_dim)
+    params = model.init(generators(seeds, "init"), torch.float64)
+    together = evaluate(setting, model, params, data)
+    monkeypatch.setattr(step_module, "CHUNK_BYTES", 1)
+    apart = evaluate(setting, model, params, data)
+    for name, value in together.items():
+        torch.testing.assert_close(apart[name], value, rtol=1e-12, atol=0)
 
 
 def test_small_class_ce_equals_per_replica_loss():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from phenolab.engine.losses import per_replica_loss
+from phenolab.engine.step import replicas_per_pass
 from phenolab.models import BatchedModel, Params
 from phenolab.settings import MeasureSpec, Setting
 from phenolab.tasks import TaskData
@@ -23,15 +24,19 @@ def evaluate(setting: Setting, model: BatchedModel, params: Params, data: TaskDa
     out: dict[str, torch.Tensor] = {}
     chunk = setting.eval.batch_size
     for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
-        n = x.shape[1]
-        loss_sum = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
+        k, n = x.shape[:2]
+        loss_sum = torch.zeros(k, dtype=torch.float64, device=x.device)
         correct = torch.zeros_like(loss_sum)
-        for lo in range(0, n, chunk):
-            xb, yb = x[:, lo:lo + chunk], y[:, lo:lo + chunk]
-            logits = model.forward(params, xb)
-            loss_sum += per_replica_loss(setting.loss, logits, yb, data.num_classes).double() * xb.shape[1]
-            if data.num_classes is not None:
-                correct += (logits.argmax(-1) == yb).sum(1).double()
+        per = replicas_per_pass(params, min(n, chunk))  # a few replicas at a time: caches (see step.py)
+        for r0 in range(0, k, per):
+            reps = slice(r0, r0 + per)
+            part = params if per >= k else {name: p[reps] for name, p in params.items()}
+            for lo in range(0, n, chunk):
+                xb, yb = x[reps, lo:lo + chunk], y[reps, lo:lo + chunk]
+                logits = model.forward(part, xb)
+                loss_sum[reps] += per_replica_loss(setting.loss, logits, yb, data.num_classes).double() * xb.shape[1]
+                if data.num_classes is not None:
+                    correct[reps] += (logits.argmax(-1) == yb).sum(1).double()
         out[f"{split}_loss"] = loss_sum / n
         if data.num_classes is not None:
             out[f"{split}_acc"] = correct / n

@@ -30,6 +30,19 @@ from phenolab.engine.losses import per_replica_loss
 from phenolab.models import BatchedModel, Params
 from phenolab.models.mlp import BatchedMlp, onehot_matmul
 
+CHUNK_BYTES = 8 << 20  # activations per pass (see `replicas_per_pass`)
+
+
+def replicas_per_pass(params: Params, rows: int) -> int:
+    """How many replicas one pass handles: as many as keep a layer's activations (rows × the
+    widest parameter's last dimension) within `CHUNK_BYTES`, at least one. gromov2023's
+    [2823, 500] activations are 5.6 MB a replica: 10 replicas in one pass ran 1.8× slower per
+    replica than one at a time (caches), while MNIST-1D batches of 100 fit 10–100 replicas.
+    Depends on shapes only, never on K, so a replica computes the same alone or batched."""
+    first = next(iter(params.values()))
+    widest = max(p.shape[-1] for p in params.values())
+    return max(1, CHUNK_BYTES // (rows * widest * first.element_size()))
+
 
 class GradProgram(Protocol):
     """Sets `.grad` of every trainable parameter for one minibatch (`xb [K, B, ...]`, `yb`)."""
@@ -82,13 +95,31 @@ class MlpGrads:
 
     def __call__(self, params: Params, xb: torch.Tensor, yb: torch.Tensor) -> None:
         with torch.no_grad():
-            self._grads(params, xb, yb)
+            k, per = xb.shape[0], replicas_per_pass(params, xb.shape[1])
+            names = [n for n in params if n[0] in "wb"]
+            out = {n: _reusable_grad(params[n]) for n in names}
+            if per >= k:
+                for n, g in self._grads(params, xb, yb, out).items():
+                    params[n].grad = g
+                return
+            full = {n: torch.empty_like(params[n]) if out[n] is None else out[n] for n in names}
+            for k0 in range(0, k, per):
+                sl = slice(k0, k0 + per)
+                part = self._grads({n: params[n][sl] for n in names}, xb[sl], yb[sl], {n: full[n][sl] for n in names})
+                for n, g in part.items():
+                    if g.data_ptr() != full[n][sl].data_ptr():
+                        full[n][sl].copy_(g)
+            for n in names:
+                params[n].grad = full[n]
 
-    def _grads(self, params: Params, xb: torch.Tensor, yb: torch.Tensor) -> None:
+    def _grads(self, params: Params, xb: torch.Tensor, yb: torch.Tensor,
+               out: dict[str, torch.Tensor | None]) -> dict[str, torch.Tensor]:
+        """Gradients of every weight and bias, written into `out` buffers where given."""
         b = xb.shape[1]
         onehot = not xb.is_floating_point()
         w = [params[f"w{i}"] for i in range(self.depth)]
         bias = [params[f"b{i}"] if self.bias else None for i in range(self.depth)]
+        grads: dict[str, torch.Tensor] = {}
         # Forward, feature-major: ins[i] [K, n_i, B] is layer i's input, pre[i] its pre-activation.
         ins: list[torch.Tensor | None] = [None if onehot else xb.transpose(1, 2)]
         pre: list[torch.Tensor] = []
@@ -104,16 +135,17 @@ class MlpGrads:
         # Backward: g is d(sum of per-replica losses)/d(pre[i]), [K, n_{i+1}, B].
         for i in reversed(range(self.depth)):
             if self.bias:
-                bias[i].grad = g.sum(2).unsqueeze(1)
+                grads[f"b{i}"] = g.sum(2).unsqueeze(1)
             if i == 0 and onehot:
-                w[0].grad = _onehot_rows_backward(xb, g.transpose(1, 2), w[0].shape)
+                grads["w0"] = _onehot_rows_backward(xb, g.transpose(1, 2), w[0].shape, out.get("w0"))
                 break
-            w[i].grad = torch.bmm(ins[i], g.transpose(1, 2), out=_reusable_grad(w[i]))
+            grads[f"w{i}"] = torch.bmm(ins[i], g.transpose(1, 2), out=out.get(f"w{i}"))
             if i == 1 and onehot:  # layer 0 lives row-major: its gradient is computed row-major too
                 rows = torch.bmm(g.transpose(1, 2), w[1].transpose(1, 2))
                 g = _act_backward(self.act, rows, pre[0].transpose(1, 2), ins[1].transpose(1, 2)).transpose(1, 2)
             elif i > 0:
                 g = _act_backward(self.act, torch.bmm(w[i], g), pre[i - 1], ins[i])
+        return grads
 
     def _output_grad(self, z: torch.Tensor, y: torch.Tensor, b: int) -> torch.Tensor:
         """d(mean loss)/dz per replica, z [K, C, B]."""
@@ -172,16 +204,18 @@ def _onehot_rows(idx: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> 
     return rows if b is None else rows + b
 
 
-def _onehot_rows_backward(idx: torch.Tensor, grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+def _onehot_rows_backward(idx: torch.Tensor, grad: torch.Tensor, shape: torch.Size,
+                          out: torch.Tensor | None = None) -> torch.Tensor:
     """Gradient of `_onehot_rows` w.r.t. w, from grad [K, B, H]: one `index_add_` per one-hot
     slot (3× faster than `embedding_dense_backward`, which sorts the indices; same sums on CPU)."""
     k, n_in, hidden = shape
     offsets = idx + (torch.arange(k, device=idx.device) * n_in).view(-1, 1, 1)
     src = grad.reshape(-1, hidden)
-    out = torch.zeros(k * n_in, hidden, dtype=grad.dtype, device=grad.device)
+    flat = (out.zero_() if out is not None else torch.zeros(shape, dtype=grad.dtype, device=grad.device))
+    flat = flat.view(k * n_in, hidden)
     for j in range(idx.shape[2]):
-        out.index_add_(0, offsets[..., j].reshape(-1), src)
-    return out.view(shape)
+        flat.index_add_(0, offsets[..., j].reshape(-1), src)
+    return flat.view(shape)
 
 
 def grad_program(model: BatchedModel, loss: str, num_classes: int | None, trainable: list[str]) -> GradProgram:
