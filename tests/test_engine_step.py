@@ -58,6 +58,22 @@ def test_mlp_grads_equal_autograd(task, model_cfg, loss, chunk_bytes, monkeypatc
         torch.testing.assert_close(got[name], want[name], rtol=1e-10, atol=1e-12)
 
 
+def test_autograd_one_replica_per_pass_equals_all_at_once(monkeypatch):
+    setting = validate_setting({"task": {"name": "modular", "p": 7, "op": "+", "train_fraction": 0.5},
+                                "model": {"name": "transformer", "n_layers": 1, "d_model": 16, "n_heads": 2,
+                                          "d_mlp": 32}, "dtype": "float64"})
+    seeds = [0, 1, 2]
+    data = build_task(setting.task, seeds, model_class("transformer").input_kind, torch.float64)
+    model = build_model(setting.model, data.input_dim, data.out_dim, data.seq_len)
+    params = model.init(generators(seeds, "init"), torch.float64)
+    program = AutogradGrads(model, "ce", data.num_classes, list(params))
+    together = _grads(program, params, data.x_train, data.y_train)
+    monkeypatch.setattr(step_module, "CHUNK_BYTES", 1)
+    apart = _grads(program, params, data.x_train, data.y_train)
+    for name, value in together.items():
+        torch.testing.assert_close(apart[name], value, rtol=1e-10, atol=1e-13)
+
+
 def test_evaluation_one_replica_per_pass_equals_all_at_once(monkeypatch):
     setting = validate_setting({"task": MODULAR, "model": {"name": "mlp", "width": 16, "depth": 1}, "dtype": "float64"})
     seeds = [0, 1, 2]

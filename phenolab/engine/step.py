@@ -14,8 +14,10 @@ fastest on a 2-core CPU (K=32, batch 100):
 - no loss value and no autograd graph are built (curves come from evaluation, not from here).
 
 All GEMMs are batched (`bmm`): one `mm` per replica measured no faster once buffers were
-reused, and with several threads it was up to 5× slower (one parallel region per call). No
-choice depends on K, so replica k computes exactly what it computes alone. Every other model
+reused, and with several threads it was up to 5× slower (one parallel region per call). When a
+replica's activations are large (gromov2023: [2823, 500] floats, 5.6 MB), the replicas go through
+in passes of a few (`replicas_per_pass`), since ten at once ran 1.8× slower per replica than one
+at a time. No choice depends on K, so replica k computes what it computes alone. Every other model
 (and the StableMax loss) goes through `AutogradGrads`.
 """
 
@@ -38,8 +40,11 @@ def replicas_per_pass(params: Params, rows: int) -> int:
     widest parameter's last dimension) within `CHUNK_BYTES`, at least one. gromov2023's
     [2823, 500] activations are 5.6 MB a replica: 10 replicas in one pass ran 1.8× slower per
     replica than one at a time (caches), while MNIST-1D batches of 100 fit 10–100 replicas.
-    Depends on shapes only, never on K, so a replica computes the same alone or batched."""
+    Depends on shapes (and CPU vs GPU) only, never on K, so a replica computes the same alone or
+    batched. Tokens count as rows of their sequences' batch only: a rough bound, enough here."""
     first = next(iter(params.values()))
+    if first.device.type != "cpu":  # a GPU wants all replicas in one kernel
+        return 1 << 30
     widest = max(p.shape[-1] for p in params.values())
     return max(1, CHUNK_BYTES // (rows * widest * first.element_size()))
 
@@ -63,12 +68,25 @@ class AutogradGrads:
     def __call__(self, params: Params, xb: torch.Tensor, yb: torch.Tensor) -> None:
         for n in self.trainable:
             params[n].grad = None
+        k, per = xb.shape[0], replicas_per_pass(params, xb.shape[1])
+        if per >= k:
+            self._loss(params, xb, yb).sum().backward()
+            return
+        full = {n: torch.empty_like(params[n]) for n in self.trainable}
+        for k0 in range(0, k, per):  # each pass: its replicas as leaves of their own graph
+            sl = slice(k0, k0 + per)
+            part = {n: p[sl].detach().requires_grad_(n in full) for n, p in params.items()}
+            self._loss(part, xb[sl], yb[sl]).sum().backward()
+            for n in full:
+                full[n][sl] = part[n].grad
+        for n in full:
+            params[n].grad = full[n]
+
+    def _loss(self, params: Params, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         out = self.model.forward(params, xb)
         if self.loss == "ce" and out.shape[-1] < 16:
-            loss = small_class_ce(out, yb)
-        else:
-            loss = per_replica_loss(self.loss, out, yb, self.num_classes)
-        loss.sum().backward()
+            return small_class_ce(out, yb)
+        return per_replica_loss(self.loss, out, yb, self.num_classes)
 
 
 def small_class_ce(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
