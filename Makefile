@@ -42,6 +42,7 @@ bench: venv
 	$(BIN)/python bench/double_descent_sweep.py --quick
 	$(BIN)/python bench/sweep_throughput.py --quick
 	$(BIN)/python bench/catalog_scale.py --quick
+	$(BIN)/python bench/grokking.py --quick
 
 clean:
 	rm -rf $(VENV) phenolab-catalog .pytest_cache .ruff_cache
