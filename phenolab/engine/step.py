@@ -23,6 +23,7 @@ at a time. No choice depends on K, so replica k computes what it computes alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import torch
@@ -49,6 +50,29 @@ def replicas_per_pass(params: Params, rows: int) -> int:
     return max(1, CHUNK_BYTES // (rows * widest * first.element_size()))
 
 
+GradsOf = Callable[[Params, torch.Tensor, torch.Tensor, dict[str, torch.Tensor | None]], dict[str, torch.Tensor]]
+
+
+def set_grads_in_passes(params: Params, names: list[str], xb: torch.Tensor, yb: torch.Tensor,
+                        grads_of: GradsOf, out: dict[str, torch.Tensor | None]) -> None:
+    """Set `.grad` of `names` from `grads_of(params, xb, yb, out)`, run over all replicas at once
+    or, when their activations are large, over `replicas_per_pass` of them at a time, each pass
+    writing into its slice of the `out` buffers (or fresh ones)."""
+    k, per = xb.shape[0], replicas_per_pass(params, xb.shape[1])
+    if per >= k:
+        grads = grads_of(params, xb, yb, out)
+    else:
+        grads = {n: torch.empty_like(params[n]) if out.get(n) is None else out[n] for n in names}
+        for k0 in range(0, k, per):
+            sl = slice(k0, k0 + per)
+            part = grads_of({n: p[sl] for n, p in params.items()}, xb[sl], yb[sl], {n: grads[n][sl] for n in names})
+            for n, g in part.items():
+                if g.data_ptr() != grads[n][sl].data_ptr():
+                    grads[n][sl].copy_(g)
+    for n, g in grads.items():
+        params[n].grad = g
+
+
 class GradProgram(Protocol):
     """Sets `.grad` of every trainable parameter for one minibatch (`xb [K, B, ...]`, `yb`)."""
 
@@ -66,21 +90,14 @@ class AutogradGrads:
         self.model, self.loss, self.num_classes, self.trainable = model, loss, num_classes, trainable
 
     def __call__(self, params: Params, xb: torch.Tensor, yb: torch.Tensor) -> None:
-        for n in self.trainable:
-            params[n].grad = None
-        k, per = xb.shape[0], replicas_per_pass(params, xb.shape[1])
-        if per >= k:
-            self._loss(params, xb, yb).sum().backward()
-            return
-        full = {n: torch.empty_like(params[n]) for n in self.trainable}
-        for k0 in range(0, k, per):  # each pass: its replicas as leaves of their own graph
-            sl = slice(k0, k0 + per)
-            part = {n: p[sl].detach().requires_grad_(n in full) for n, p in params.items()}
-            self._loss(part, xb[sl], yb[sl]).sum().backward()
-            for n in full:
-                full[n][sl] = part[n].grad
-        for n in full:
-            params[n].grad = full[n]
+        set_grads_in_passes(params, self.trainable, xb, yb, self._grads, {})
+
+    def _grads(self, params: Params, xb: torch.Tensor, yb: torch.Tensor,
+               out: dict[str, torch.Tensor | None]) -> dict[str, torch.Tensor]:
+        """The trainable parameters' gradients, with these replicas as leaves of their own graph."""
+        leaves = {n: p.detach().requires_grad_(n in self.trainable) for n, p in params.items()}
+        self._loss(leaves, xb, yb).sum().backward()
+        return {n: leaves[n].grad for n in self.trainable}
 
     def _loss(self, params: Params, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         out = self.model.forward(params, xb)
@@ -112,23 +129,9 @@ class MlpGrads:
         return type(model) is BatchedMlp and loss in ("ce", "mse")
 
     def __call__(self, params: Params, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        names = [n for n in params if n[0] in "wb"]
         with torch.no_grad():
-            k, per = xb.shape[0], replicas_per_pass(params, xb.shape[1])
-            names = [n for n in params if n[0] in "wb"]
-            out = {n: _reusable_grad(params[n]) for n in names}
-            if per >= k:
-                for n, g in self._grads(params, xb, yb, out).items():
-                    params[n].grad = g
-                return
-            full = {n: torch.empty_like(params[n]) if out[n] is None else out[n] for n in names}
-            for k0 in range(0, k, per):
-                sl = slice(k0, k0 + per)
-                part = self._grads({n: params[n][sl] for n in names}, xb[sl], yb[sl], {n: full[n][sl] for n in names})
-                for n, g in part.items():
-                    if g.data_ptr() != full[n][sl].data_ptr():
-                        full[n][sl].copy_(g)
-            for n in names:
-                params[n].grad = full[n]
+            set_grads_in_passes(params, names, xb, yb, self._grads, {n: _reusable_grad(params[n]) for n in names})
 
     def _grads(self, params: Params, xb: torch.Tensor, yb: torch.Tensor,
                out: dict[str, torch.Tensor | None]) -> dict[str, torch.Tensor]:
