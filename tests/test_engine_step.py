@@ -1,17 +1,17 @@
 """Gradient programs: the hand-derived MLP gradients equal autograd's (float64) for every
 activation, both losses, one-hot inputs and no-bias nets, in one step and over a training run;
-the direct fused-Adam step is bitwise `optimizer.step()`."""
+the direct fused SGD/Adam step is bitwise `optimizer.step()`."""
 
 import pytest
 import torch
 
 import phenolab  # noqa: F401
 from phenolab._rng import generators
-from phenolab.engine import step as step_module
+from phenolab.engine import passes as passes_module
 from phenolab.engine import train
 from phenolab.engine.evaluate import evaluate
-from phenolab.engine.losses import per_replica_loss
-from phenolab.engine.step import AutogradGrads, MlpGrads, grad_program, small_class_ce
+from phenolab.engine.losses import per_replica_loss, small_class_ce
+from phenolab.engine.step import AutogradGrads, MlpGrads, grad_program
 from phenolab.models import build_model, model_class
 from phenolab.settings import validate_setting
 from phenolab.tasks import build_task
@@ -42,7 +42,7 @@ def _grads(program, params, xb, yb):
 def test_mlp_grads_equal_autograd(task, model_cfg, loss, chunk_bytes, monkeypatch):
     """Also with one replica per pass (`CHUNK_BYTES` = 1), the path large activations take."""
     if chunk_bytes is not None:
-        monkeypatch.setattr(step_module, "CHUNK_BYTES", chunk_bytes)
+        monkeypatch.setattr(passes_module, "CHUNK_BYTES", chunk_bytes)
     setting = validate_setting({"task": task, "model": model_cfg, "loss": loss, "dtype": "float64"})
     seeds = [0, 1, 2]
     data = build_task(setting.task, seeds, model_class("mlp").input_kind, torch.float64)
@@ -68,7 +68,7 @@ def test_autograd_one_replica_per_pass_equals_all_at_once(monkeypatch):
     params = model.init(generators(seeds, "init"), torch.float64)
     program = AutogradGrads(model, "ce", data.num_classes, list(params))
     together = _grads(program, params, data.x_train, data.y_train)
-    monkeypatch.setattr(step_module, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(passes_module, "CHUNK_BYTES", 1)
     apart = _grads(program, params, data.x_train, data.y_train)
     for name, value in together.items():
         torch.testing.assert_close(apart[name], value, rtol=1e-10, atol=1e-13)
@@ -81,16 +81,34 @@ def test_evaluation_one_replica_per_pass_equals_all_at_once(monkeypatch):
     model = build_model(setting.model, data.input_dim, data.out_dim)
     params = model.init(generators(seeds, "init"), torch.float64)
     together = evaluate(setting, model, params, data)
-    monkeypatch.setattr(step_module, "CHUNK_BYTES", 1)
+    assert passes_module.eval_passes(params, data.n_train, setting.eval.batch_size) >= (3, data.n_train)  # at once
+    monkeypatch.setattr(passes_module, "EVAL_BYTES", 1)
+    monkeypatch.setattr(passes_module, "MIN_EVAL_ROWS", 7)  # one replica × 7 samples per pass
+    assert passes_module.eval_passes(params, data.n_train, setting.eval.batch_size) == (1, 7)
     apart = evaluate(setting, model, params, data)
     for name, value in together.items():
         torch.testing.assert_close(apart[name], value, rtol=1e-12, atol=0)
 
 
-def test_small_class_ce_equals_per_replica_loss():
+def test_passes_count_a_token_model_per_token():
+    """A transformer's activations are tokens × width per sample, an MLP's width per sample."""
+    setting = validate_setting({"task": MODULAR, "model": {"name": "transformer", "n_layers": 1, "d_model": 16,
+                                                         "n_heads": 2, "d_mlp": 32}})
+    data = build_task(setting.task, [0], "tokens", torch.float32)
+    model = build_model(setting.model, data.input_dim, data.out_dim, data.seq_len)
+    params = model.init(generators([0], "init"), torch.float32)
+    assert passes_module.model_tokens(model) == data.seq_len > 1
+    per_token = passes_module.row_bytes(params, data.seq_len)
+    assert per_token == data.seq_len * 32 * 4
+    assert passes_module.replicas_per_pass(params, 100, data.seq_len) == passes_module.CHUNK_BYTES // (100 * per_token)
+
+
+def test_small_class_ce_equals_torch_cross_entropy():
     out = torch.randn(3, 9, 10, dtype=torch.float64)
     y = torch.randint(0, 10, (3, 9))
-    torch.testing.assert_close(small_class_ce(out, y), per_replica_loss("ce", out, y, 10))
+    flat = torch.nn.functional.cross_entropy(out.reshape(27, 10), y.reshape(27), reduction="none").view(3, 9).mean(1)
+    torch.testing.assert_close(small_class_ce(out, y), flat)
+    torch.testing.assert_close(per_replica_loss("ce", out, y, 10), flat)
 
 
 def test_programs_chosen_per_model_and_loss_and_recorded():
@@ -104,12 +122,13 @@ def test_programs_chosen_per_model_and_loss_and_recorded():
     assert isinstance(grad_program(model, "stablemax_ce", 10, []), AutogradGrads)
 
 
-@pytest.mark.parametrize("name", ["adam", "adamw"])
-def test_step_function_is_bitwise_optimizer_step(name):
+@pytest.mark.parametrize(("name", "extra"), [("adam", {}), ("adamw", {}), ("sgd", {"momentum": 0.9}),
+                                            ("sgd", {"momentum": 0.9, "nesterov": True}), ("sgd", {})])
+def test_step_function_is_bitwise_optimizer_step(name, extra):
     from phenolab.engine.optim import make_optimizer, step_function
     from phenolab.settings import OptimConfig
 
-    cfg = OptimConfig(name=name, lr=1e-2, weight_decay=0.1)
+    cfg = OptimConfig(name=name, lr=1e-2, weight_decay=0.1, **extra)
     gen = torch.Generator().manual_seed(0)
     start = [torch.randn(3, 4, 5, generator=gen), torch.randn(3, 1, 5, generator=gen)]
     grads = [[torch.randn(p.shape, generator=gen) for p in start] for _ in range(4)]
@@ -118,11 +137,15 @@ def test_step_function_is_bitwise_optimizer_step(name):
         params = [p.clone().requires_grad_(True) for p in start]
         opt = make_optimizer(cfg, params)
         step = step_function(opt) if fast else opt.step
+        assert (step == opt.step) is not fast  # the direct kernel is the one under test
+        calls: list[int] = []
+        opt.step = lambda f=opt.step, calls=calls: (calls.append(1), f())[1]
         for i, gs in enumerate(grads):
             opt.param_groups[0]["lr"] = 1e-2 * (i + 1) / 4  # a warmup changes lr between steps
             for p, g in zip(params, gs, strict=True):
                 p.grad = g.clone()
             step()
+        assert len(calls) == (1 if fast else 0)  # only the first step (creating the state) goes through step()
         results.append([p.detach() for p in params])
     for a, b in zip(*results, strict=True):
         assert torch.equal(a, b)
@@ -141,3 +164,15 @@ def test_training_with_mlp_grads_equals_autograd_training(monkeypatch):
     assert slow.strategy == "autograd"
     for name in fast.params:
         torch.testing.assert_close(fast.params[name], slow.params[name], rtol=1e-9, atol=1e-11)
+
+
+def test_malloc_thresholds_set_on_glibc_and_opt_out(monkeypatch):
+    import platform
+    import sys
+
+    from phenolab.engine._malloc import keep_large_allocations_on_heap
+
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert keep_large_allocations_on_heap() is glibc
+    monkeypatch.setenv("PHENOLAB_MALLOPT", "0")
+    assert keep_large_allocations_on_heap() is False

@@ -144,8 +144,12 @@ def show_cmd(
     hyp = reg.hypothesis
     console.print(f"[bold]{reg.id}[/] {hyp.name} — registered {out['registered']}")
     console.print(hyp.statement, highlight=False)
-    console.print(f"measure {hyp.measure.key} · target {hyp.target_key} · ρ over {hyp.relation.over}, "
-                  f"{hyp.relation.direction}, threshold {hyp.relation.threshold:g}")
+    rel = hyp.relation
+    claim = (f"ρ over {rel.over}, {rel.direction}, threshold {rel.threshold:g}" if rel.statistic == "spearman"
+             else f"peak of M within {rel.peak_steps} grid step(s) of T's {'max' if rel.sign > 0 else 'min'}")
+    across = f"{rel.seed_statistic} across seeds of " if rel.across == "seeds" else ""
+    console.print(f"measure {across}{hyp.measure_key} · target {'seed-mean ' if across else ''}{hyp.target_key} · "
+                  f"{claim}{' over settings' if across and rel.statistic == 'peak' else ''}", highlight=False)
     console.print(f"confounds: {', '.join(hyp.confound_keys) or 'none'} · interventions: "
                   f"{', '.join(i.label for i in hyp.interventions) or 'none'}")
     console.print(f"scope settings: {reg.settings['scope']}\nheld-out settings: {reg.settings['held_out']} "

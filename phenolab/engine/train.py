@@ -208,28 +208,10 @@ def _to_cpu(params: Params) -> Params:
     return {n: p.detach().to("cpu").clone() for n, p in params.items()}
 
 
-# On CPU, evaluation runs over chunks of about this many activations per replica (chunk ×
-# widest layer, at least 256 samples): [K, chunk, width] then stays cache-sized. Measured at
-# K=32, this beat one 4000-sample pass by ~15% at width 16 and ~30% at 128 and 1024, while K=1
-# keeps few chunks; it does not depend on K, so a replica's curves equal its run alone.
-EVAL_ACTIVATIONS = 1 << 16
-
-
-def _eval_chunk(setting: Setting, params: Params, device: torch.device) -> int:
-    """Samples per replica per evaluation pass: `eval.batch_size` capped as above on CPU."""
-    widest = max(max(p.shape[1:], default=1) for p in params.values())
-    if device.type != "cpu":
-        return setting.eval.batch_size
-    return min(setting.eval.batch_size, max(256, EVAL_ACTIVATIONS // widest))
-
-
 class _Recorder:
     """Collects train/test loss and accuracy and the setting's measures at each recorded step."""
 
     def __init__(self, setting: Setting, model: BatchedModel, init: Params, data: TaskData):
-        chunk = _eval_chunk(setting, init, data.x_train.device)
-        if chunk != setting.eval.batch_size:
-            setting = setting.with_overrides({"eval.batch_size": chunk})
         self.setting, self.model, self.data = setting, model, data
         self.init = init
         self.steps: list[int] = []

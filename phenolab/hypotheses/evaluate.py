@@ -4,6 +4,8 @@
 2. held-out: the same ρ on the held-out settings, from runs with hash-derived seeds that started
    after registration (runs that predate it are refused: they cannot be evidence);
 3. confound: the partial ρ of M and T given the named confounds (`statistics.partial_spearman`);
+   across seeds (`across_seeds`) the claim and this test are read per sweep group, with a bootstrap
+   over seeds for the spread;
 4. intervention: function-preserving transformations of the final parameters, and regularizers
    that retrain with one field changed (`intervene`); regularizer runs, like held-out ones, must
    start after registration.
@@ -17,6 +19,7 @@ from typing import Any
 
 from phenolab.catalog import Catalog, run_id_for
 from phenolab.execute import plan_batches, run_local
+from phenolab.hypotheses import across_seeds
 from phenolab.hypotheses.evidence import Unit, check_after_registration, check_frozen, collect_units, not_run
 from phenolab.hypotheses.intervene import intervention_test
 from phenolab.hypotheses.registry import HypothesisLog
@@ -80,6 +83,8 @@ def evaluate_registered(catalog: Catalog, ref: str, train_missing: TrainMissing 
 def claim_test(hyp: Hypothesis, units: list[Unit], missing: list[str], what: str) -> dict[str, Any]:
     """ρ(M, T) per unit against the claimed direction and threshold."""
     rel = hyp.relation
+    if rel.across == "seeds":
+        return across_seeds.claim_test(hyp, units, missing, what)
     rhos = [spearman(u.m, u.t) for u in units]
     stats = summary(rhos)
     need = f"{'≥' if rel.sign > 0 else '≤'} {rel.sign * rel.threshold:g}"
@@ -98,6 +103,8 @@ def confound_test(hyp: Hypothesis, units: list[Unit]) -> dict[str, Any]:
     if not hyp.confounds:
         return not_run("no confounds named")
     rel = hyp.relation
+    if rel.across == "seeds":
+        return across_seeds.confound_test(hyp, units)
     partial = [partial_spearman(u.m, u.t, u.z) for u in units]
     stats = summary(partial)
     names = ", ".join(hyp.confound_keys)

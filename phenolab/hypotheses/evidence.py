@@ -1,8 +1,9 @@
 """What a hypothesis is tested on: its runs in the catalog, read into units, and the checks that
 keep evidence honest (settings frozen at registration; deciding runs started after it).
 
-A unit (one value of the statistic) is a run over its recorded steps, or a (sweep group, seed)
-over the group's settings (final values).
+A unit (one value of the statistic) is a run over its recorded steps, a (sweep group, seed)
+over the group's settings (final values), or, across seeds, a sweep group: M(s) and T(s) collapse
+its [settings × seeds] table of final values, which the unit keeps for the bootstrap.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from phenolab.catalog import Catalog, CatalogError, run_id_for
+from phenolab.hypotheses.across_seeds import SeedTable, collapse
 from phenolab.hypotheses.registry import Registration
 from phenolab.hypotheses.spec import STEP, Hypothesis
 from phenolab.settings import Setting
@@ -26,6 +28,7 @@ class Unit:
     m: np.ndarray
     t: np.ndarray
     z: list[np.ndarray]
+    seeds: SeedTable | None = None  # across seeds: the values M, T and z were collapsed from
 
 
 def check_frozen(reg: Registration) -> None:
@@ -72,7 +75,8 @@ def run_tables(catalog: Catalog, setting: Setting, seeds: list[int], keys: list[
 def collect_units(catalog: Catalog, hyp: Hypothesis, groups: list[list[Setting]],
                   seeds: list[list[int]]) -> tuple[list[Unit], list[str]]:
     """The units of the claimed statistic, and the run ids that are missing from the catalog."""
-    keys = [hyp.measure.key, hyp.target_key, *[k for k in hyp.confound_keys if k != STEP]]
+    keys = list(dict.fromkeys([hyp.measure_key, hyp.target_key, *[k for k in hyp.confound_keys if k != STEP]]))
+    m_key, t_key = hyp.measure_key, hyp.target_key
     units: list[Unit] = []
     missing: list[str] = []
     for gi, (settings, group_seeds) in enumerate(zip(groups, seeds, strict=True)):
@@ -83,8 +87,17 @@ def collect_units(catalog: Catalog, hyp: Hypothesis, groups: list[list[Setting]]
             wide.update({(s.id, seed): table for seed, table in tables.items()})
         if hyp.relation.over == "steps":
             for (sid, seed), table in wide.items():
-                units.append(Unit(run_id_for(sid, seed), table[keys[0]].to_numpy(), table[keys[1]].to_numpy(),
+                units.append(Unit(run_id_for(sid, seed), table[m_key].to_numpy(), table[t_key].to_numpy(),
                                   _confounds(hyp, table)))
+        elif hyp.relation.across == "seeds":
+            complete = [seed for seed in group_seeds if all((s.id, seed) in wide for s in settings)]
+            if len(complete) < 2:
+                continue  # a spread needs two seeds with every setting (the missing runs are listed)
+            mats = {k: np.array([[_final(wide[(s.id, seed)], k) for seed in complete] for s in settings])
+                    for k in dict.fromkeys([m_key, t_key, *hyp.confound_keys])}
+            seeds_table = SeedTable(_setting_labels(settings), complete, mats[m_key], mats[t_key],
+                                    [mats[k] for k in hyp.confound_keys])
+            units.append(Unit(f"group {gi}", *collapse(seeds_table, hyp.relation), seeds_table))
         else:
             for seed in group_seeds:
                 tables = [wide[(s.id, seed)] for s in settings if (s.id, seed) in wide]
@@ -92,9 +105,20 @@ def collect_units(catalog: Catalog, hyp: Hypothesis, groups: list[list[Setting]]
                     continue  # an incomplete sweep is no unit (its missing runs are listed)
                 finals = pd.DataFrame([t.iloc[-1].rename(None) for t in tables])
                 finals[STEP] = [float(t.index[-1]) for t in tables]
-                units.append(Unit(f"group {gi} seed {seed}", finals[keys[0]].to_numpy(), finals[keys[1]].to_numpy(),
+                units.append(Unit(f"group {gi} seed {seed}", finals[m_key].to_numpy(), finals[t_key].to_numpy(),
                                   [finals[k].to_numpy() for k in hyp.confound_keys]))
     return units, missing
+
+
+def _final(table: pd.DataFrame, key: str) -> float:
+    return float(table.index[-1]) if key == STEP else float(table[key].iloc[-1])
+
+
+def _setting_labels(settings: list[Setting]) -> list[str]:
+    """Each setting named by the fields in which the group's settings differ, e.g. model.num_features=500."""
+    flat = [pd.json_normalize(s.model_dump(mode="json"), sep=".").iloc[0].to_dict() for s in settings]
+    varying = [k for k in flat[0] if any(str(f.get(k)) != str(flat[0][k]) for f in flat[1:])]
+    return [",".join(f"{k}={f.get(k)}" for k in varying) or s.id for f, s in zip(flat, settings, strict=True)]
 
 
 def _confounds(hyp: Hypothesis, table: pd.DataFrame) -> list[np.ndarray]:

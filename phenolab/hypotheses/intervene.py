@@ -113,7 +113,7 @@ def _intervene_setting(catalog: Catalog, hyp: Hypothesis, setting: Setting, seed
     data = build_task(setting.task, have, model_class(setting.model.name).input_kind, dtype)
     model = build_model(setting.model, data.input_dim, data.out_dim, data.seq_len)
     ctx = MeasureContext(model, model.init(generators(have, "init"), dtype), 0, data)
-    m0, t0 = _measure(hyp.measure, params, ctx), _target(hyp, setting, model, params, data, ctx)
+    m0, t0 = (_value(ref, setting, model, params, data, ctx) for ref in (hyp.measure, hyp.target))
     rows = []
     for spec in hyp.function_preserving:
         if spec.kind == "rescale":
@@ -123,7 +123,7 @@ def _intervene_setting(catalog: Catalog, hyp: Hypothesis, setting: Setting, seed
             gen = generator(int(setting.id[:8], 16), f"permute-{spec.layer}")
             variants = [(f"permute layer {spec.layer}", iv.permute(model, params, spec.layer, gen))]
         for name, new in variants:
-            m1, t1 = _measure(hyp.measure, new, ctx), _target(hyp, setting, model, new, data, ctx)
+            m1, t1 = (_value(ref, setting, model, new, data, ctx) for ref in (hyp.measure, hyp.target))
             change = iv.output_change(model, params, new, data.x_test)
             for k, seed in enumerate(have):
                 rows.append({"transform": name, "run_id": run_id_for(setting.id, seed), "dM": m1[k] - m0[k],
@@ -132,13 +132,11 @@ def _intervene_setting(catalog: Catalog, hyp: Hypothesis, setting: Setting, seed
     return rows
 
 
-def _measure(ref: MeasureRef, params: dict[str, torch.Tensor], ctx: MeasureContext) -> np.ndarray:
-    return compute_measure(ref.name, params, ctx, **ref.params).numpy()
-
-
-def _target(hyp: Hypothesis, setting: Setting, model: BatchedModel, params: dict[str, torch.Tensor],
-            data: TaskData, ctx: MeasureContext) -> np.ndarray:
-    if isinstance(hyp.target, str) and hyp.target in METRICS:
+def _value(ref: str | MeasureRef, setting: Setting, model: BatchedModel, params: dict[str, torch.Tensor],
+           data: TaskData, ctx: MeasureContext) -> np.ndarray:
+    """M or T of every replica: a recorded metric (evaluated again) or a measure."""
+    if isinstance(ref, str):
+        assert ref in METRICS
         with torch.no_grad():
-            return evaluate_metrics(setting, model, params, data)[hyp.target].cpu().double().numpy()
-    return _measure(hyp.target, params, ctx)
+            return evaluate_metrics(setting, model, params, data)[ref].cpu().double().numpy()
+    return compute_measure(ref.name, params, ctx, **ref.params).numpy()

@@ -10,6 +10,11 @@ against the unmodified run of the same seed, both read at their final step. M mo
 and |ΔT| ≥ intervention_tolerance × T's in-sample range. Among the cases where M moved, T must
 follow in at least FOLLOW_SHARE of them; if M never moved there is nothing to decide.
 
+With `relation.across: seeds` a case is (scope setting, value) instead: M and T are the seed
+statistic and the seed-mean over the seeds both the unmodified and the modified setting have, and
+ΔM, ΔT compare those (M moved, T followed: the same rule, against M's and T's in-sample ranges over
+the settings).
+
 The modified runs decide the test, so like held-out runs they must start after registration
 (their seeds are the scope's, known in advance; `evaluate` refuses older ones).
 """
@@ -22,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from phenolab.catalog import Catalog, run_id_for
+from phenolab.hypotheses.across_seeds import SEED_STATISTICS
 from phenolab.hypotheses.evidence import Unit, in_sample_values, run_tables
 from phenolab.hypotheses.spec import Hypothesis
 from phenolab.hypotheses.statistics import fmt, summary
@@ -56,23 +62,8 @@ def regularizer_test(catalog: Catalog, hyp: Hypothesis, seeds: list[list[int]], 
         return {"status": "inconclusive", "mean": None, "sd": None, "n": 0,
                 "detail": f"{what}: no in-sample range of T to scale the tolerance by (runs missing?)"}
     m_range, t_range = float(np.ptp(m_all)), float(np.ptp(t_all))
-    keys = [hyp.measure.key, hyp.target_key]
-    rows, missing = [], []
-    for cases, group_seeds in zip(regularizer_cases(hyp), seeds, strict=True):
-        finals: dict[str, dict[int, pd.Series]] = {}
-        for s in {s.id: s for case in cases for s in (case[0], case[2])}.values():
-            finals[s.id] = {seed: t.iloc[-1] for seed, t in run_tables(catalog, s, group_seeds, keys).items()}
-        for base, label, new in cases:
-            for seed in group_seeds:
-                absent = [run_id_for(s.id, seed) for s in (base, new) if seed not in finals[s.id]]
-                if absent:
-                    missing += absent
-                    continue
-                delta = finals[new.id][seed] - finals[base.id][seed]
-                rows.append({"value": label, "seed": seed, "run_id": run_id_for(new.id, seed),
-                             "base_run_id": run_id_for(base.id, seed), "dM": float(delta[keys[0]]),
-                             "dT": float(delta[keys[1]])})
-    missing = sorted(set(missing))
+    rows, missing = _case_rows(catalog, hyp, seeds)
+    case = "(setting, value)" if hyp.relation.across == "seeds" else "(setting, seed, value)"
     if not rows:
         return {"status": "inconclusive", "mean": None, "sd": None, "n": 0, "missing_runs": missing,
                 "detail": f"{what}: no modified runs in the catalog ({len(missing)} missing: run with --run-missing)"}
@@ -91,9 +82,9 @@ def regularizer_test(catalog: Catalog, hyp: Hypothesis, seeds: list[list[int]], 
            "move_tolerance": MOVE_TOLERANCE, "m_range": m_range, "t_range": t_range,
            "dM": summary(df["dM"].tolist()), "dT": summary(df["dT"].tolist()), "per_value": per_value,
            "cases_table": df.to_dict("records"), "missing_runs": missing}
-    deltas = "; ".join(f"{v}: ΔM = {fmt(p['dM'])}, ΔT = {fmt(p['dT'])}" for v, p in per_value.items())
+    deltas = "; ".join(f"{v}: ΔM = {_fmt(p['dM'])}, ΔT = {_fmt(p['dT'])}" for v, p in per_value.items())
     counts = (f"M moved (> {MOVE_TOLERANCE:g} of its in-sample range {m_range:.3g}) in {moved} of {len(df)} "
-              f"(setting, seed, value) cases; T followed the {hyp.relation.direction} relation by ≥ "
+              f"{case} cases; T followed the {hyp.relation.direction} relation by ≥ "
               f"{hyp.intervention_tolerance:g} of its range {t_range:.3g} in {followed}")
     more = f"; {len(missing)} run(s) missing" if missing else ""
     if moved == 0:
@@ -102,3 +93,39 @@ def regularizer_test(catalog: Catalog, hyp: Hypothesis, seeds: list[list[int]], 
     verb = "followed" if ok else "did not follow"
     return {**out, "status": "pass" if ok else "fail",
             "detail": f"{what}: T {verb} M: {counts} (share {fmt(share)}, claim ≥ {FOLLOW_SHARE:.3g}); {deltas}{more}"}
+
+
+def _fmt(s: dict[str, Any]) -> str:
+    """`fmt`, with significant digits for small numbers (a variance across seeds can be ~1e-5)."""
+    if s["mean"] is None or s["mean"] == 0 or abs(s["mean"]) >= 0.01:
+        return fmt(s)
+    return f"{s['mean']:.3g} ± {s['sd']:.3g} (n={s['n']})"
+
+
+def _case_rows(catalog: Catalog, hyp: Hypothesis, seeds: list[list[int]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """ΔM and ΔT at the final step per case (per seed, or across seeds), and the missing run ids."""
+    keys = list(dict.fromkeys([hyp.measure_key, hyp.target_key]))
+    m_key, t_key = hyp.measure_key, hyp.target_key
+    rows, missing = [], []
+    for cases, group_seeds in zip(regularizer_cases(hyp), seeds, strict=True):
+        finals: dict[str, dict[int, pd.Series]] = {}
+        for s in {s.id: s for case in cases for s in (case[0], case[2])}.values():
+            finals[s.id] = {seed: t.iloc[-1] for seed, t in run_tables(catalog, s, group_seeds, keys).items()}
+        for base, label, new in cases:
+            missing += [run_id_for(s.id, seed) for s in (base, new) for seed in group_seeds if seed not in finals[s.id]]
+            both = [seed for seed in group_seeds if seed in finals[base.id] and seed in finals[new.id]]
+            if hyp.relation.across == "seeds":
+                if len(both) < 2:
+                    continue
+                stat = SEED_STATISTICS[hyp.relation.seed_statistic]
+                m = [float(stat(np.array([finals[s.id][seed][m_key] for seed in both]))) for s in (base, new)]
+                t = [float(np.mean([finals[s.id][seed][t_key] for seed in both])) for s in (base, new)]
+                rows.append({"value": label, "setting": base.id, "modified_setting": new.id, "seeds": both,
+                             "M": m[0], "T": t[0], "dM": m[1] - m[0], "dT": t[1] - t[0]})
+                continue
+            for seed in both:
+                delta = finals[new.id][seed] - finals[base.id][seed]
+                rows.append({"value": label, "seed": seed, "run_id": run_id_for(new.id, seed),
+                             "base_run_id": run_id_for(base.id, seed), "dM": float(delta[m_key]),
+                             "dT": float(delta[t_key])})
+    return rows, sorted(set(missing))

@@ -3,7 +3,8 @@
 The position paper (§3.2, Fig. 4, App. A) asks that an explanation predict beyond the setting it
 was made on and survive obvious confounds. So a hypothesis names, before the deciding runs exist:
 the measure and target, the claimed relation (Spearman ρ with a direction and a threshold, over
-the steps of a run or over the settings of a sweep), the scope it was built on, the held-out
+the steps of a run or over the settings of a sweep; or, across seeds, a statistic of the seeds'
+spread against the seed-mean, `across_seeds`), the scope it was built on, the held-out
 settings it must also predict, the confounds to control for and the interventions to try
 (function-preserving transformations, or regularizers that retrain with a field changed). Its id
 is a content hash of its canonical JSON (defaults left out, as for settings), so it cannot change
@@ -58,12 +59,18 @@ class MeasureRef(_Frozen):
 
 class Relation(_Frozen):
     """The claim: direction·ρ_Spearman(M, T) ≥ threshold, per run over its recorded steps
-    ("steps") or per seed over the settings of a sweep group ("settings")."""
+    ("steps") or per seed over the settings of a sweep group ("settings"). With `across: seeds`,
+    M is a statistic across each setting's seeds and T the seed-mean (`across_seeds`), and the
+    claim may instead be `peak`: M peaks within `peak_steps` grid steps of T's peak. The fields
+    added for that default to values left out of the id, so older hypotheses keep theirs."""
 
-    statistic: Literal["spearman"] = "spearman"
+    statistic: Literal["spearman", "peak"] = "spearman"
     over: Literal["steps", "settings"] = "steps"
     direction: Literal["positive", "negative"] = "positive"
     threshold: float = Field(0.8, gt=0, le=1)
+    across: Literal["none", "seeds"] = Field("none", description="seeds: M(s) is a statistic across seeds")
+    seed_statistic: Literal["variance", "sd", "mad"] = Field("variance", description="across seeds: M's statistic")
+    peak_steps: int = Field(1, ge=0, description="peak: largest |argmax M − argext T| in grid steps")
 
     @property
     def sign(self) -> float:
@@ -200,7 +207,7 @@ class Hypothesis(ContentAddressed, _Frozen):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=80)
     statement: str = Field(min_length=1)
-    measure: MeasureRef
+    measure: str | MeasureRef = Field(description="a measure, or a recorded metric (test_acc, ...)")
     target: str | MeasureRef = Field(description="test_acc, test_loss, train_acc, train_loss, or a measure")
     relation: Relation = Relation()
     scope: tuple[ScopeGroup, ...] = Field(min_length=1)
@@ -212,17 +219,10 @@ class Hypothesis(ContentAddressed, _Frozen):
     supersedes: str | None = None
     source: str = ""
 
-    @field_validator("measure", mode="before")
+    @field_validator("measure", "target", mode="before")
     @classmethod
-    def _measure(cls, v: Any) -> Any:
-        return {"name": v} if isinstance(v, str) else v
-
-    @field_validator("target", mode="before")
-    @classmethod
-    def _target(cls, v: Any) -> Any:
-        if isinstance(v, str) and v not in METRICS:
-            return {"name": v}
-        return v
+    def _measure_or_metric(cls, v: Any) -> Any:
+        return {"name": v} if isinstance(v, str) and v not in METRICS else v
 
     @field_validator("confounds", mode="before")
     @classmethod
@@ -233,10 +233,13 @@ class Hypothesis(ContentAddressed, _Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> Hypothesis:
-        names = [self.measure, *(m for m in (self.target, *self.confounds) if isinstance(m, MeasureRef))]
-        for m in names:
-            if m.name not in MEASURES:
+        for m in (self.measure, self.target, *self.confounds):
+            if isinstance(m, MeasureRef) and m.name not in MEASURES:
                 raise ValueError(f"unknown measure {m.name!r}; allowed: {', '.join(sorted(MEASURES))}")
+        self._check_relation_kind()
+        if self.measure_key == self.target_key and self.relation.across != "seeds":
+            raise ValueError(f"measure and target are both {self.target_key!r}: only relation.across 'seeds' (a "
+                             "statistic across seeds against the seed-mean) can relate a value to itself")
         if self.relation.over == "settings":
             for i, group in enumerate((*self.scope, *self.held_out)):
                 if len(group.base_settings()) < 3:
@@ -249,7 +252,47 @@ class Hypothesis(ContentAddressed, _Frozen):
                         spec.check_field(setting, group.sweep, f"interventions.{i}")
         return self
 
+    def _check_relation_kind(self) -> None:
+        """One line naming the field when a relation field does not fit the chosen kind, or a group or
+        intervention cannot be evaluated with it (never a silent pass)."""
+        rel, default = self.relation, Relation()
+        if rel.across == "none" and rel.statistic == "peak":
+            raise ValueError("relation.statistic 'peak' needs relation.across 'seeds'; allowed without it: 'spearman'")
+        if rel.across == "none" and rel.seed_statistic != default.seed_statistic:
+            raise ValueError("relation.seed_statistic applies only with relation.across 'seeds'")
+        if rel.statistic != "peak" and rel.peak_steps != default.peak_steps:
+            raise ValueError("relation.peak_steps applies only with relation.statistic 'peak'")
+        if rel.statistic == "peak" and (rel.threshold != default.threshold or self.confound_threshold is not None):
+            which = "relation.threshold" if rel.threshold != default.threshold else "confound_threshold"
+            raise ValueError(f"{which} applies to relation.statistic 'spearman'; a 'peak' claim and its confound "
+                             "test are decided by relation.peak_steps")
+        if rel.across != "seeds":
+            return
+        if rel.over != "settings":
+            raise ValueError("relation.across 'seeds' needs relation.over 'settings': M and T are read per setting "
+                             "of a sweep, at each run's final step")
+        for i, spec in enumerate(self.interventions):
+            if spec.kind != "regularizer":
+                raise ValueError(f"interventions.{i}.kind {spec.kind!r}: with relation.across 'seeds' only kind "
+                                 "'regularizer' is allowed (M is a statistic across seeds; a transformation of one "
+                                 "run's checkpoint has no M of its own to move)")
+        groups = [("scope", i, g, len(g.seeds)) for i, g in enumerate(self.scope)]
+        groups += [("held_out", i, g, g.n_seeds) for i, g in enumerate(self.held_out)]
+        for where, i, group, n in groups:
+            if n < 3:
+                raise ValueError(f"{where}.{i}: relation.across 'seeds' needs ≥ 3 seeds per group, got {n}")
+            values = next(iter(group.sweep.values()), [])
+            numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+            ordered = numbers and values in (sorted(set(values)), sorted(set(values), reverse=True))
+            if rel.statistic == "peak" and (len(group.sweep) != 1 or not ordered):
+                raise ValueError(f"{where}.{i}.sweep: relation.statistic 'peak' counts grid steps, so it needs one "
+                                 "swept field whose values are numbers in increasing or decreasing order")
+
     # ---- identity (`id`, `canonical_json`: ContentAddressed) -------------------------------------
+    @property
+    def measure_key(self) -> str:
+        return self.measure if isinstance(self.measure, str) else self.measure.key
+
     @property
     def target_key(self) -> str:
         return self.target if isinstance(self.target, str) else self.target.key

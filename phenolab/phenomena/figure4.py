@@ -138,7 +138,7 @@ class Figure4(Phenomenon):
 
     def figure(self, catalog: Catalog, study: Study, out: Path) -> Path:
         hyps = study.options["hypotheses"]
-        prime_key = hyps["grokking"].measure.key
+        prime_key = hyps["grokking"].measure_key
         fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), sharex="col")
         _dd_panel(catalog, hyps["double_descent"], study.seeds, prime_key, axes[:, 0])
         _grokking_panel(catalog, hyps["grokking"], study.seeds, prime_key, axes[:, 1])

@@ -21,7 +21,7 @@ from phenolab.report.studies import fmt, fmt_time
 
 TESTS = ("in_sample", "held_out", "confound", "intervention")
 VERDICTS = ("supported", "refuted", "inconclusive")
-_KNOWN = {"status", "detail", "mean", "sd", "n", "threshold", "tolerance", "result", "passed"}
+_KNOWN = {"status", "detail", "mean", "sd", "n", "threshold", "tolerance", "needs", "result", "passed"}
 _TITLE_KEYS = ("statement", "claim", "text", "title", "description", "name")
 _ID_KEYS = ("hypothesis_id", "hypothesis", "id", "hash")
 
@@ -132,7 +132,7 @@ def _test_result(name: str, raw: Any) -> TestResult:
         status = "pass" if raw["passed"] else "fail"
     mean, sd = raw.get("mean"), raw.get("sd")
     value = "" if mean is None else fmt(mean) + ("" if sd is None else f" ± {fmt(sd)}")
-    need = raw.get("threshold", raw.get("tolerance"))
+    need = raw.get("needs", raw.get("threshold", raw.get("tolerance")))  # "needs": e.g. "≤ 1" grid steps
     extra = [(str(k), fmt(v)) for k, v in raw.items()
              if k not in _KNOWN and not isinstance(v, (dict, list)) and v is not None][:8]
     return TestResult(name, fmt(status) if status is not None else "—", value, fmt(raw.get("n", "")),
