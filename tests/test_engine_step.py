@@ -176,3 +176,23 @@ def test_malloc_thresholds_set_on_glibc_and_opt_out(monkeypatch):
     assert keep_large_allocations_on_heap() is glibc
     monkeypatch.setenv("PHENOLAB_MALLOPT", "0")
     assert keep_large_allocations_on_heap() is False
+
+
+@pytest.mark.parametrize("shape", [(3, 500, 40), (3, 40, 500), (3, 300, 300), (3, 500, 500)])
+def test_ridge_solve_is_exact_with_threads(shape):
+    """torch 2.13's batched LU solve is wrong on CPU with 2 threads at these sizes; the ridge fit
+    must satisfy its normal equations whatever the thread count."""
+    from phenolab.engine.optim import lstsq_readout
+
+    k, n, p = shape
+    gen = torch.Generator().manual_seed(0)
+    phi = torch.randn(k, n, p, generator=gen, dtype=torch.float64)
+    y = torch.randn(k, n, 10, generator=gen, dtype=torch.float64)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        w = lstsq_readout(phi, y, 1e-4)
+    finally:
+        torch.set_num_threads(before)
+    lhs = phi.transpose(1, 2) @ (phi @ w - y) + 1e-4 * n * w  # gradient of ‖Φw − y‖² / 2 + λn‖w‖² / 2
+    assert float(lhs.abs().max()) < 1e-6 * float((phi.transpose(1, 2) @ y).abs().max())
