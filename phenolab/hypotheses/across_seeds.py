@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 
 from phenolab.hypotheses.spec import Hypothesis, Relation
 from phenolab.hypotheses.statistics import explained_by, partial_spearman
+from phenolab.hypotheses.statistics import rank_residual as finite_rank_residual
 
 N_BOOT = 1000  # bootstrap resamples of seeds: they set the reported spread, never the decision
 
@@ -83,10 +83,7 @@ def rank_residual(m: np.ndarray, z: list[np.ndarray]) -> np.ndarray | None:
     m = np.asarray(m, dtype=float)
     if not all(np.isfinite(np.asarray(v, float)).all() for v in (m, *z)) or explained_by(m, z):
         return None
-    design = np.column_stack([np.ones(len(m))] + [rankdata(np.asarray(v, float)) for v in z])
-    r = rankdata(m)
-    coef, *_ = np.linalg.lstsq(design, r, rcond=None)
-    return r - design @ coef
+    return finite_rank_residual(m, z)
 
 
 def residual_peak_distance(m: np.ndarray, t: np.ndarray, z: list[np.ndarray], sign: float) -> float:

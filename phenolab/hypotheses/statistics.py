@@ -33,16 +33,10 @@ def partial_spearman(m: np.ndarray, t: np.ndarray, confounds: Sequence[np.ndarra
         keep &= np.isfinite(np.asarray(z, dtype=float))
     if keep.sum() < 3 + len(confounds):
         return math.nan
-    design = np.column_stack([np.ones(int(keep.sum()))] + [rankdata(np.asarray(z, float)[keep]) for z in confounds])
-
-    def residual(v: np.ndarray) -> np.ndarray:
-        r = rankdata(v[keep])
-        coef, *_ = np.linalg.lstsq(design, r, rcond=None)
-        return r - design @ coef
-
     if np.ptp(m[keep]) == 0 or np.ptp(t[keep]) == 0:
         return math.nan
-    a, b = residual(m), residual(t)
+    zs = [np.asarray(z, float)[keep] for z in confounds]
+    a, b = rank_residual(m[keep], zs), rank_residual(t[keep], zs)
     if _vanishes(a) or _vanishes(b):
         return 0.0
     return float(np.clip(a @ b / math.sqrt(float(a @ a) * float(b @ b)), -1.0, 1.0))
@@ -53,10 +47,16 @@ def explained_by(v: np.ndarray, confounds: Sequence[np.ndarray]) -> bool:
     v = np.asarray(v, dtype=float)
     if not confounds or len(v) < 2 or np.ptp(v) == 0:
         return False
+    return _vanishes(rank_residual(v, confounds))
+
+
+def rank_residual(v: np.ndarray, confounds: Sequence[np.ndarray]) -> np.ndarray:
+    """rank(v) minus its least-squares fit on [1, rank(Z) for each confound Z]: what of v's
+    ordering the confounds leave (all values finite)."""
     design = np.column_stack([np.ones(len(v))] + [rankdata(np.asarray(z, float)) for z in confounds])
-    r = rankdata(v)
+    r = rankdata(np.asarray(v, float))
     coef, *_ = np.linalg.lstsq(design, r, rcond=None)
-    return _vanishes(r - design @ coef)
+    return r - design @ coef
 
 
 def _vanishes(residual: np.ndarray) -> bool:
