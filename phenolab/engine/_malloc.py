@@ -3,7 +3,7 @@
 glibc serves allocations above its mmap threshold (128 KB, raised dynamically up to 32 MB) with
 a fresh `mmap` and returns them with `munmap` when freed, so every new activation tensor of a
 few MB starts with a page fault per 4 KB page. Evaluation and steps allocate such tensors every
-pass: on the 2-core CPU, the 10-seed gromov2023 run took 37 s with glibc's defaults and 27 s
+pass: on the 2-core CPU, the 10-seed gromov2023 run took ~38 s with glibc's defaults and 31–34 s
 with the thresholds below (one evaluation of 10 replicas: 152 → 95 ms). The cost is that up to
 `THRESHOLD` bytes of freed memory stay with the process instead of going back to the OS.
 `PHENOLAB_MALLOPT=0` leaves glibc's defaults alone. Elsewhere (macOS, musl) this does nothing.
@@ -12,7 +12,6 @@ with the thresholds below (one evaluation of 10 replicas: 152 → 95 ms). The co
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import sys
 
@@ -24,9 +23,8 @@ def keep_large_allocations_on_heap(threshold: int = THRESHOLD) -> bool:
     """Raise glibc's mmap and trim thresholds to `threshold`; True when both were set."""
     if not sys.platform.startswith("linux") or os.environ.get("PHENOLAB_MALLOPT", "1") == "0":
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+    try:  # the process's own symbols: no `find_library` (it runs ldconfig) at every engine import
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # not glibc
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, threshold)) and bool(mallopt(_M_TRIM_THRESHOLD, threshold))

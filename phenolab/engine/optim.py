@@ -53,17 +53,17 @@ def step_function(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
     sgd = isinstance(optimizer, torch.optim.SGD)
     keys = (("momentum_buffer",) if group["momentum"] else ()) if sgd else ("exp_avg", "exp_avg_sq", "step")
     cache: dict[str, list[torch.Tensor]] = {}
-
-    def first_step() -> None:
-        optimizer.step()
-        if all(all(k in optimizer.state[p] for k in keys) for p in params):
-            cache.update({k: [optimizer.state[p][k] for p in params] for k in keys})
-            cache["ready"] = []
+    ready = False  # the state exists (SGD without momentum has none: `cache` stays empty)
 
     def step() -> None:
+        nonlocal ready
         grads = [p.grad for p in params]
-        if not cache or any(g is None for g in grads) or isinstance(group["lr"], torch.Tensor):
-            return first_step()
+        if not ready or any(g is None for g in grads) or isinstance(group["lr"], torch.Tensor):
+            optimizer.step()
+            if all(all(k in optimizer.state[p] for k in keys) for p in params):
+                cache.update({k: [optimizer.state[p][k] for p in params] for k in keys})
+                ready = True
+            return
         with torch.no_grad():
             if sgd:
                 torch._fused_sgd_(params, grads, cache.get("momentum_buffer", []), weight_decay=group["weight_decay"],
