@@ -77,7 +77,13 @@ class BatchedTransformer(BatchedModel):
         return out
 
     def forward(self, params: Params, x: torch.Tensor) -> torch.Tensor:
-        """x: int64 tokens `[K, B, T]` -> logits at position T-1, `[K, B, out_dim]`."""
+        """x: int64 tokens `[K, B, T]` -> logits at position T-1, `[K, B, out_dim]`.
+
+        Only the last position's logits are read, so the last block computes its query, attention
+        output and MLP for that position alone (keys and values still come from every position):
+        the same function with about a third fewer FLOPs for Power et al.'s model, over half for
+        Nanda et al.'s one-layer model.
+        """
         c = self.cfg
         k, b, t = x.shape
         d = c.d_model
@@ -85,30 +91,48 @@ class BatchedTransformer(BatchedModel):
         h = params["embed"][rows, x] + params["pos"][:, None, :t]  # [K, B, T, d]
         h = h.reshape(k, b * t, d)
         for i in range(c.n_layers):
+            last = i == c.n_layers - 1
             a = self._ln(params, f"l{i}.ln1", h)
-            h = h + self._attention(params, f"l{i}", a, b, t)
+            if last:  # from here on, only position T-1: [K, B, d]
+                h = h.view(k, b, t, d)[:, :, -1]
+            h = h + self._attention(params, f"l{i}", a, b, t, last_only=last)
             m = torch.relu(torch.baddbmm(params[f"l{i}.b_in"], self._ln(params, f"l{i}.ln2", h),
                                          params[f"l{i}.w_in"]))
             h = h + torch.baddbmm(params[f"l{i}.b_out"], m, params[f"l{i}.w_out"])
-        last = h.view(k, b, t, d)[:, :, -1].contiguous()  # [K, B, d]; a strided view made bmm differ
-        return torch.bmm(self._ln(params, "ln_f", last), params["unembed"])
+        return torch.bmm(self._ln(params, "ln_f", h), params["unembed"])
 
     def _ln(self, params: Params, prefix: str, h: torch.Tensor) -> torch.Tensor:
         if not self.cfg.layernorm:
             return h
         return torch.addcmul(params[prefix + ".b"], F.layer_norm(h, h.shape[-1:]), params[prefix + ".w"])
 
-    def _attention(self, params: Params, prefix: str, h: torch.Tensor, b: int, t: int) -> torch.Tensor:
-        k, _, d = h.shape
+    def _attention(self, params: Params, prefix: str, a: torch.Tensor, b: int, t: int,
+                   last_only: bool = False) -> torch.Tensor:
+        """Causal multi-head attention of `a [K, B·T, d]`; `[K, B·T, d]`, or `[K, B, d]` for the
+        last position alone. Scores and mixing are element-wise products summed over the head
+        dimension and the T keys: for the few tokens of `a op b =` this is 2–4× faster on a CPU
+        than `scaled_dot_product_attention` (whose kernels are built for long sequences) and is
+        the same arithmetic."""
+        k, _, d = a.shape
         heads = self.cfg.n_heads
         dh = d // heads
 
-        def split(w: str) -> torch.Tensor:  # [K, B·T, d] -> [K·B, heads, T, dh]
-            return torch.bmm(h, params[f"{prefix}.{w}"]).view(k * b, t, heads, dh).transpose(1, 2)
+        def project(w: str, inp: torch.Tensor, n: int) -> torch.Tensor:  # -> [K·B, n, heads, dh]
+            return torch.bmm(inp, params[f"{prefix}.{w}"]).view(k * b, n, heads, dh)
 
-        z = F.scaled_dot_product_attention(split("wq"), split("wk"), split("wv"), is_causal=True)
-        z = z.transpose(1, 2).reshape(k, b * t, d)
-        return torch.bmm(z, params[f"{prefix}.wo"])
+        keys, values = project("wk", a, t), project("wv", a, t)
+        if last_only:
+            q = project("wq", a.view(k, b, t, d)[:, :, -1].contiguous(), 1)  # [K·B, 1, heads, dh]
+            mask = None
+        else:
+            q = project("wq", a, t)
+            mask = torch.ones(t, t, dtype=torch.bool, device=a.device).triu(1)
+        # scores[n, i, j, h] = q[n, i, h] · keys[n, j, h] / √dh, softmax over the keys j ≤ i
+        scores = (q.unsqueeze(2) * keys.unsqueeze(1)).sum(-1).mul_(1.0 / math.sqrt(dh))
+        if mask is not None:
+            scores = scores.masked_fill(mask.view(t, t, 1), float("-inf"))
+        z = (scores.softmax(2).unsqueeze(-1) * values.unsqueeze(1)).sum(2)  # [K·B, n, heads, dh]
+        return torch.bmm(z.reshape(k, -1, d), params[f"{prefix}.wo"])
 
     def weight_names(self, params: Params) -> list[str]:
         """Every matrix except the positional embedding: embed, wq/wk/wv/wo, w_in/w_out, unembed."""

@@ -44,6 +44,14 @@ GROK_RATIO = 2.0  # t_test / t_train at or above which a run "groks" rather than
 PHASES = ("comprehension", "grokking", "memorization", "confusion")
 
 _ADAMW_098 = {"name": "adamw", "betas": [0.9, 0.98]}
+# Recorded along power2022 runs: the position paper's Figure 4 plots the count of prime round(10·|w|)
+# beside test accuracy, and tests it against mean |w| and the weight norm (phenomena/figure4.py).
+FIGURE4_MEASURES = [{"name": "prime_parameter_count", "params": {"scale": 10}}, "mean_abs_weight", "weight_norm"]
+# `--quick` budgets of the transformer settings: the first QUICK_STEPS of the source's budget. No
+# learning-rate decay follows the warmup, so these steps are the full run's own steps (t_train and
+# t_test are the same wherever both are reached); measured, power2022 groks by ~3·10³ and
+# nanda2023 by ~1.2·10⁴ steps.
+QUICK_STEPS = {"power2022": 10_000, "nanda2023": 15_000}
 
 register_setting(
     "gromov2023",
@@ -67,6 +75,9 @@ register_setting(
         "optim": {**_ADAMW_098, "lr": 1e-3, "weight_decay": 1.0, "warmup_steps": 10},
         "schedule": {"steps": 100_000, "batch_size": 512},
         "eval": {"points": 120},
+        # what Figure 4 reads from these runs, so `reproduce figure4` reuses them (see FIGURE4_MEASURES)
+        "measures": FIGURE4_MEASURES,
+        "checkpoints": "final",
     },
     source="Power et al. 2022 (openai/grok defaults, App. A.1.2): 2-layer causal decoder d_model 128, 4 heads, "
     "tokens 'a ÷ b =', fraction 0.5, AdamW lr 1e-3 betas (0.9, 0.98) wd 1, batch 512, 10-step warmup, 1e5 steps",
@@ -145,9 +156,11 @@ class Grokking(Phenomenon):
               options: dict[str, Any] | None = None) -> Study:
         quick_over: dict[str, Any] = {}
         note = ""
-        if quick and setting_name in ("power2022", "nanda2023"):
-            quick_over = {"schedule.steps": 3000, "eval.points": 60}
-            note = "--quick: 3000 steps (the source trains 1e5 / 4e4); grokking may be censored"
+        if quick and setting_name in QUICK_STEPS:
+            quick_over = {"schedule.steps": QUICK_STEPS[setting_name]}
+            full = resolve_setting(setting_name, {}).schedule.steps
+            note = (f"--quick: the first {QUICK_STEPS[setting_name]:.0e} of the source's {full:.0e} steps (no decay "
+                    "schedule: the same trajectory, cut short)").replace("e+0", "e")
         elif quick and setting_name == "omnigrok2022":
             quick_over = {"schedule.steps": 5000}
             note = "--quick: 5000 steps (the source trains 1e5)"
