@@ -6,9 +6,11 @@ Three measurements in one run:
    program per width with every seed as a replica, and (b) as the source notebook does, one
    `nn.Sequential` + `torch.optim.SGD(lr 0.01, momentum 0.9)` per model, one after another, with
    the same minibatches of 100; both evaluate train and test at the start and the end;
-2. the full sweep (19 widths × 10 seeds × 500 epochs, 40 evaluations of 16,000 points): timed
-   end to end, or with `--quick` extrapolated (and labelled so) from per-step and per-evaluation
-   times measured at every width: time(S₂ steps) − time(S₁ steps) over S₂ − S₁ cancels setup;
+2. the full sweep (19 widths × 10 seeds × 500 epochs, 40 evaluations of 16,000 points) as
+   `reproduce` runs it — the narrow widths packed into shared programs (`engine.packing`) — and
+   with `--compare-unpacked` also one program per width: timed end to end, or with `--quick`
+   extrapolated (and labelled so) from per-step and per-evaluation times measured for every
+   program: time(S₂ steps) − time(S₁ steps) over S₂ − S₁ cancels setup;
 3. achieved GFLOP/s against the machine's float32 matmul peak at the same thread count. FLOPs are
    counted analytically: a step is 6·B·Σ(in·out) per model, an evaluation 2·N·Σ(in·out) (biases,
    activations, losses and the optimizer not counted), so "FLOP-limited time" = FLOPs / peak.
@@ -30,6 +32,8 @@ import torch.nn.functional as F
 
 from phenolab._rng import generator
 from phenolab.engine import eval_steps, evaluate, total_steps, train
+from phenolab.engine.packing import Part, plan_packs, train_packed
+from phenolab.execute import DEFAULT_MAX_REPLICAS
 from phenolab.models import build_model
 from phenolab.phenomena.double_descent import GK_WIDTHS
 from phenolab.settings import Setting, named_setting
@@ -108,38 +112,64 @@ def batched_train(width: int, epochs: int, data: TaskData, seeds: list[int]) -> 
 
 
 # ---- (2) the full sweep -------------------------------------------------------------------------
-def full_sweep(data: TaskData, seeds: list[int]) -> float:
+def sweep_packs(data: TaskData, seeds: list[int], pack: bool) -> list[list[Part]]:
+    """The programs the sweep runs: narrow widths packed together (`engine.packing`), as
+    `phenolab reproduce double-descent` plans them, or one program per width."""
+    parts = [Part(setting_at(w), tuple(seeds)) for w in GK_WIDTHS]
+    if not pack:
+        return [[p] for p in parts]
+    return plan_packs(parts, (data.input_dim, data.out_dim), data.n_train, DEFAULT_MAX_REPLICAS)
+
+
+def run_pack(pack: list[Part], data: TaskData, **over: object) -> None:
+    parts = [Part(p.setting.with_overrides(over), p.seeds) if over else p for p in pack]
+    if len(parts) == 1:
+        train(parts[0].setting, list(parts[0].seeds), data=data)
+    else:
+        train_packed(parts, data=replicate(data, len(parts)))
+
+
+def replicate(data: TaskData, n: int) -> TaskData:
+    """The data of every part of a pack: the same seeds' rows, once per part."""
+    return TaskData(**{f: (torch.cat([v] * n) if isinstance(v, torch.Tensor) else v) for f, v in vars(data).items()})
+
+
+def widths_of(pack: list[Part]) -> str:
+    return ",".join(str(p.setting.model.width) for p in pack)
+
+
+def full_sweep(data: TaskData, seeds: list[int], pack: bool) -> float:
     t = time.perf_counter()
-    for w in GK_WIDTHS:
+    for group in sweep_packs(data, seeds, pack):
         t_w = time.perf_counter()
-        train(setting_at(w), seeds, data=data)
-        print(f"  width {w:3d}: {time.perf_counter() - t_w:6.1f} s", flush=True)
+        run_pack(group, data)
+        print(f"  width {widths_of(group):>22}: {time.perf_counter() - t_w:6.1f} s", flush=True)
     return time.perf_counter() - t
 
 
-def extrapolated_sweep(data: TaskData, seeds: list[int], s1: int, s2: int) -> float:
-    """Per width: time(s2 steps) − time(s1 steps) → per-step time; one timed `evaluate` → per-eval
-    time; setup = time(s1) − s1·step − 3·eval. Sum over widths of setup + 20000·step + 41·eval."""
+def extrapolated_sweep(data: TaskData, seeds: list[int], s1: int, s2: int, pack: bool) -> float:
+    """Per program: time(s2 steps) − time(s1 steps) → per-step time; one timed evaluation per width
+    → per-eval time; setup = time(s1) − s1·step − 3·evals. Sum of setup + 20000·step + 41·evals."""
     total = 0.0
-    for w in GK_WIDTHS:
-        base = setting_at(w)
+    for group in sweep_packs(data, seeds, pack):
+        base = group[-1].setting
         steps = total_steps(base, data.n_train)
         n_evals = len(eval_steps(steps, base.eval.points, base.eval.every))
         times = {}
         for s in (s1, s2):
-            st = base.with_overrides({"schedule.steps": s, "eval.points": 2, "checkpoints": "none"})
             t = time.perf_counter()
-            res = train(st, seeds, data=data)
+            run_pack(group, data, **{"schedule.steps": s, "eval.points": 2, "checkpoints": "none"})
             times[s] = time.perf_counter() - t
         per_step = (times[s2] - times[s1]) / (s2 - s1)
-        model = build_model(base.model, data.input_dim, data.out_dim)
-        params = {n: p.to(torch.float32) for n, p in res.params.items()}
+        model = build_model(base.model, data.input_dim, data.out_dim)  # the program evaluates at its widest width
+        params = model.init([generator(s, "init") for _ in group for s in seeds])
         t = time.perf_counter()
-        evaluate(base, model, params, data)
+        evaluate(base, model, params, replicate(data, len(group)))
         per_eval = time.perf_counter() - t
         setup = max(times[s1] - s1 * per_step - 3 * per_eval, 0.0)
         est = setup + steps * per_step + n_evals * per_eval
-        print(f"  width {w:3d}: {per_step * 1e3:7.3f} ms/step, {per_eval:6.3f} s/eval → {est:6.1f} s", flush=True)
+        print(f"  width {widths_of(group):>22}: {per_step * 1e3:7.3f} ms/step, {per_eval:6.3f} s/eval → {est:6.1f} s",
+              flush=True)
         total += est
     return total
 
@@ -150,6 +180,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="extrapolate the full sweep; ratio on 3 widths × 3 epochs")
     parser.add_argument("--ratio-widths", type=int, nargs="+", default=None)
     parser.add_argument("--ratio-epochs", type=int, default=None)
+    parser.add_argument("--compare-unpacked", action="store_true",
+                        help="also time the sweep with one program per width (no packing of narrow widths)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     widths = args.ratio_widths or ([16, 61, 300] if args.quick else [16, 61, 135, 300])
@@ -171,18 +203,20 @@ def main() -> None:
 
     n_eval_points = data.n_train + data.x_test.shape[1]
     gflop = sum(sweep_gflop(setting_at(w), data.n_train, n_eval_points, len(seeds)) for w in GK_WIDTHS)
-    if args.quick:
-        print("\n(2) full sweep, EXTRAPOLATED from 50 and 150 steps per width (not a timed full run):")
-        sweep_s = extrapolated_sweep(data, seeds, 50, 150)
-        label = "extrapolated"
-    else:
-        print("\n(2) full sweep, timed: 19 widths × 10 seeds × 500 epochs")
-        sweep_s = full_sweep(data, seeds)
-        label = "measured"
     limit = gflop / peak
-    print(f"  {label} full sweep: {sweep_s / 60:.1f} min for {gflop / 1e3:.1f} TFLOP → {gflop / sweep_s:.1f} GFLOP/s "
-          f"= {100 * gflop / sweep_s / peak:.0f}% of peak; FLOP-limited time {limit / 60:.1f} min; "
-          f"ratio {sweep_s / limit:.2f}× (target ≤ 2×)")
+    for pack in (True, False) if args.compare_unpacked else (True,):
+        how = "narrow widths packed (as reproduce runs it)" if pack else "one program per width"
+        if args.quick:
+            print(f"\n(2) full sweep, {how}, EXTRAPOLATED from 50 and 150 steps per program (not a timed full run):")
+            sweep_s = extrapolated_sweep(data, seeds, 50, 150, pack)
+            label = "extrapolated"
+        else:
+            print(f"\n(2) full sweep, {how}, timed: 19 widths × 10 seeds × 500 epochs")
+            sweep_s = full_sweep(data, seeds, pack)
+            label = "measured"
+        print(f"  {label} full sweep, {how}: {sweep_s / 60:.1f} min for {gflop / 1e3:.1f} TFLOP → "
+              f"{gflop / sweep_s:.1f} GFLOP/s = {100 * gflop / sweep_s / peak:.0f}% of peak; FLOP-limited time "
+              f"{limit / 60:.1f} min; ratio {sweep_s / limit:.2f}× (target ≤ 2×)")
 
 
 if __name__ == "__main__":

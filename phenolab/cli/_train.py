@@ -32,7 +32,7 @@ def train_missing(settings: list[Setting], seeds: list[int], catalog, device: st
     steps = {}
     for b in batches:
         if b.setting.id not in steps:
-            n_train = build_task(b.setting.task, [b.seeds[0]], _input_kind(b.setting)).n_train
+            n_train = build_task(b.setting.task, [b.parts[0].seeds[0]], _input_kind(b.setting)).n_train
             steps[b.setting.id] = total_steps(b.setting, n_train) if b.setting.optim.name != "lstsq" else 1
     total = sum(steps[b.setting.id] for b in batches)
     with training_progress(sum(b.size for b in batches), total) as progress:

@@ -54,6 +54,22 @@ class BatchResult:
         return {m: (steps, v[k].astype(np.float64)) for m, v in self.curves.items()}
 
 
+@dataclass(frozen=True)
+class ReplicaGroup:
+    """Replicas `lo:hi` of a packed batch (`engine.packing`): their own model and parameter
+    shapes, which are the leading corner of the batch's wider ones."""
+
+    lo: int
+    hi: int
+    model: BatchedModel
+    shapes: dict[str, tuple[int, ...]]
+
+    def view(self, params: Params) -> Params:
+        """These replicas' parameters at their own shapes (views into the padded tensors)."""
+        return {n: p[self.lo:self.hi][(slice(None), *(slice(0, d) for d in self.shapes[n]))]
+                for n, p in params.items()}
+
+
 def resolve_device(device: str = "auto") -> torch.device:
     """'auto' is CUDA when present, else CPU."""
     if device == "auto":
@@ -71,13 +87,15 @@ def train(
     order_seeds: list[int] | None = None,
     progress: ProgressFn | None = None,
     data: TaskData | None = None,
+    groups: list[ReplicaGroup] | None = None,
 ) -> BatchResult:
     """Train the runs (setting, seed) for all `seeds` as one batched program.
 
     `init_params` replaces the drawn init (lottery-ticket rewinding), `masks` (1 = keep) are
     applied to gradients and parameters at every step so pruned weights stay exactly zero, and
     `order_seeds` draws data order from other seeds (linear mode connectivity: same init,
-    different order).
+    different order). `groups` (from `engine.packing`) say which replicas are narrower models
+    padded to this setting's shapes: measures are computed on each group's own parameters.
     """
     started = time.time()
     dev = resolve_device(device) if isinstance(device, str) else device
@@ -108,7 +126,7 @@ def train(
     total = total_steps(setting, n_train)
     record_at = eval_steps(total, setting.eval.points, setting.eval.every)
     batches = _BatchSampler(order_seeds or seeds, n_train, batch, dev)
-    recorder = _Recorder(setting, model, start_params, data)
+    recorder = _Recorder(setting, model, start_params, data, groups)
     checkpoints: dict[int, Params] = {}
     grads = grad_program(model, setting.loss, data.num_classes, trainable)
     x_rows, y_rows = _Rows(data.x_train), _Rows(data.y_train)
@@ -204,6 +222,11 @@ class _Rows:
         return self.flat.index_select(0, flat).view(*idx.shape, *self.full.shape[2:])
 
 
+def replica_slice(data: TaskData, lo: int, hi: int) -> TaskData:
+    """Replicas lo:hi of a batch's data (views)."""
+    return TaskData(**{f: (v[lo:hi] if isinstance(v, torch.Tensor) else v) for f, v in vars(data).items()})
+
+
 def _to_cpu(params: Params) -> Params:
     return {n: p.detach().to("cpu").clone() for n, p in params.items()}
 
@@ -211,9 +234,11 @@ def _to_cpu(params: Params) -> Params:
 class _Recorder:
     """Collects train/test loss and accuracy and the setting's measures at each recorded step."""
 
-    def __init__(self, setting: Setting, model: BatchedModel, init: Params, data: TaskData):
+    def __init__(self, setting: Setting, model: BatchedModel, init: Params, data: TaskData,
+                 groups: list[ReplicaGroup] | None = None):
         self.setting, self.model, self.data = setting, model, data
         self.init = init
+        self.groups = groups
         self.steps: list[int] = []
         self.values: dict[str, list[torch.Tensor]] = {}
 
@@ -222,11 +247,22 @@ class _Recorder:
         with torch.no_grad():
             detached = {n: p.detach() for n, p in params.items()}
             metrics = evaluate(self.setting, self.model, detached, self.data)
-            ctx = MeasureContext(self.model, self.init, step, self.data)
             for spec in self.setting.measures:
-                metrics[measure_key(spec)] = compute_measure(spec.name, detached, ctx, **spec.params)
+                metrics[measure_key(spec)] = self._measure(spec.name, spec.params, step, detached)
         for name, value in metrics.items():
             self.values.setdefault(name, []).append(value.detach().to("cpu", torch.float64))
+
+    def _measure(self, name: str, kwargs: dict, step: int, params: Params) -> torch.Tensor:
+        """A measure of every replica; of a packed batch, group by group at the group's own shapes
+        (a padded unit would count in a parameter count or a mean |w|)."""
+        if self.groups is None:
+            return compute_measure(name, params, MeasureContext(self.model, self.init, step, self.data), **kwargs)
+        parts = []
+        for g in self.groups:
+            data = replica_slice(self.data, g.lo, g.hi)
+            ctx = MeasureContext(g.model, g.view(self.init), step, data)
+            parts.append(compute_measure(name, g.view(params), ctx, **kwargs))
+        return torch.cat(parts)
 
     def curves(self) -> dict[str, np.ndarray]:
         return {m: torch.stack(v, dim=1).numpy() for m, v in self.values.items()}

@@ -1,7 +1,7 @@
 """Run settings × seeds: skip what the catalog has, pack the rest into batches, train, store.
 
-Each batch is written in one catalog transaction as soon as it finishes, so an interrupted
-sweep keeps every finished batch and a rerun does only what is missing.
+Each setting's runs of a batch are written in one catalog transaction as soon as the batch
+finishes, so an interrupted sweep keeps every finished batch and a rerun does only what is missing.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import torch
 
 from phenolab.catalog import Catalog, RunRecord, collect_provenance
 from phenolab.engine import BatchResult, resolve_device, train
+from phenolab.engine.packing import Part, plan_packs, task_shape, train_packed, width_key
 from phenolab.settings import Setting, SettingError
 
 DEFAULT_MAX_REPLICAS = 64
@@ -21,20 +22,35 @@ DEFAULT_MAX_REPLICAS = 64
 
 @dataclass(frozen=True)
 class Batch:
-    """Runs trained together: one setting, several seeds."""
+    """Runs trained together as one program: the seeds of one setting, or the parts of a pack of
+    MLP settings that differ only in width (`engine.packing`: narrow widths padded to the widest)."""
 
-    setting: Setting
-    seeds: tuple[int, ...]
+    parts: tuple[Part, ...]
+
+    @classmethod
+    def of(cls, setting: Setting, seeds: Iterable[int]) -> Batch:
+        return cls((Part(setting, tuple(seeds)),))
 
     @property
     def size(self) -> int:
-        return len(self.seeds)
+        return sum(len(p.seeds) for p in self.parts)
+
+    @property
+    def setting(self) -> Setting:
+        """The program's setting: the widest part's (the only one unless packed)."""
+        return max(self.parts, key=lambda p: p.setting.model.width if p.setting.model.name == "mlp" else 0).setting
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """Every replica's seed, part after part."""
+        return tuple(s for p in self.parts for s in p.seeds)
 
 
 def plan_batches(settings: Iterable[Setting], seeds: list[int], catalog: Catalog | None,
-                 max_replicas: int = DEFAULT_MAX_REPLICAS) -> list[Batch]:
-    """Batches of the runs not yet in the catalog (same setting id and seed ⇒ skipped)."""
-    out: list[Batch] = []
+                 max_replicas: int = DEFAULT_MAX_REPLICAS, pack: bool = True) -> list[Batch]:
+    """Batches of the runs not yet in the catalog (same setting id and seed ⇒ skipped). With
+    `pack`, MLP settings that differ only in width share programs where that is cheaper."""
+    todo: list[Part] = []
     seen: set[str] = set()
     for setting in settings:
         if setting.prune is not None and (setting.prune.control != "dense" or setting.prune.data_order != "seed"):
@@ -44,15 +60,30 @@ def plan_batches(settings: Iterable[Setting], seeds: list[int], catalog: Catalog
             continue
         seen.add(setting.id)
         done = catalog.existing_seeds(setting.id) if catalog is not None else set()
-        todo = [s for s in seeds if s not in done]
-        for lo in range(0, len(todo), max_replicas):
-            out.append(Batch(setting, tuple(todo[lo:lo + max_replicas])))
+        missing = [s for s in seeds if s not in done]
+        todo += [Part(setting, tuple(missing[lo:lo + max_replicas])) for lo in range(0, len(missing), max_replicas)]
+    keyed: dict[str, list[Part]] = {}
+    for part in todo:
+        key = width_key(part.setting) if pack else None
+        if key is not None:
+            keyed.setdefault(key, []).append(part)
+    out: list[Batch] = []
+    emitted: set[str] = set()
+    for part in todo:
+        key = width_key(part.setting) if pack else None
+        if key is None or len(keyed[key]) == 1:
+            out.append(Batch((part,)))
+        elif key not in emitted:
+            emitted.add(key)
+            dims, n_train = task_shape(part.setting)
+            out += [Batch(tuple(p)) for p in plan_packs(keyed[key], dims, n_train, max_replicas)]
     return out
 
 
-def to_records(result: BatchResult, provenance: dict) -> list[RunRecord]:
+def to_records(result: BatchResult, provenance: dict, batch_id: str | None = None,
+               replicas_in_batch: int | None = None) -> list[RunRecord]:
     """One catalog record per replica: its curves, final values and the batch's provenance."""
-    batch_id = f"{result.setting.id}@{result.started:.6f}"
+    batch_id = batch_id or f"{result.setting.id}@{result.started:.6f}"
     records = []
     for k, seed in enumerate(result.seeds):
         curves = result.replica_curves(k)
@@ -63,10 +94,29 @@ def to_records(result: BatchResult, provenance: dict) -> list[RunRecord]:
         records.append(RunRecord(
             setting_id=result.setting.id, seed=seed, curves=curves, summary=summary,
             provenance=provenance, started=result.started, finished=result.finished,
-            wall_s=result.wall_s, batch_id=batch_id, replicas_in_batch=len(result.seeds),
+            wall_s=result.wall_s, batch_id=batch_id, replicas_in_batch=replicas_in_batch or len(result.seeds),
             checkpoints=ckpts,
         ))
     return records
+
+
+def train_batch(batch: Batch, device: torch.device | str, progress=None) -> list[BatchResult]:
+    """Train one batch as one program: one result per part."""
+    if len(batch.parts) == 1:
+        part = batch.parts[0]
+        return [train(part.setting, list(part.seeds), device=device, progress=progress)]
+    return train_packed(batch.parts, device=device, progress=progress)
+
+
+def batch_records(batch: Batch, results: list[BatchResult], provenance: dict) -> list[tuple[Part, list[RunRecord]]]:
+    """Each part's catalog records; the parts of a pack share one batch id."""
+    first = results[0]
+    batch_id = f"{batch.setting.id}@{first.started:.6f}"
+    prov = dict(provenance, batch_wall_s=first.wall_s, finished_utc=time.strftime(
+        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(first.finished)))
+    if len(batch.parts) > 1:
+        prov["packed"] = first.strategy
+    return [(part, to_records(r, prov, batch_id, batch.size)) for part, r in zip(batch.parts, results, strict=True)]
 
 
 BatchDone = Callable[[Batch, BatchResult, list[str]], None]
@@ -81,11 +131,11 @@ def run_local(batches: list[Batch], catalog: Catalog, *, device: str = "auto",
     written: list[str] = []
     for batch in batches:
         progress = (lambda done, total, b=batch: on_step(b, done, total)) if on_step else None
-        result = train(batch.setting, list(batch.seeds), device=dev, progress=progress)
-        prov = dict(provenance, batch_wall_s=result.wall_s, finished_utc=time.strftime(
-            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(result.finished)))
-        ids = catalog.write_runs(batch.setting.canonical_json(), batch.setting.id, to_records(result, prov))
+        results = train_batch(batch, dev, progress)
+        ids = []
+        for part, records in batch_records(batch, results, provenance):
+            ids += catalog.write_runs(part.setting.canonical_json(), part.setting.id, records)
         written.extend(ids)
         if on_batch is not None:
-            on_batch(batch, result, ids)
+            on_batch(batch, results, ids)
     return written

@@ -10,7 +10,6 @@ See docs/sweeps.md for running on an existing cluster.
 from __future__ import annotations
 
 import os
-import time
 from typing import TYPE_CHECKING, Any
 
 from phenolab.catalog import Catalog, CatalogError, RunRecord
@@ -22,23 +21,23 @@ if TYPE_CHECKING:
 IN_FLIGHT_PER_SLOT = 2  # tasks queued per schedulable slot: keeps workers busy, results flowing back
 
 
-def train_batch_task(setting_json: str, seeds: list[int], device: str, threads: int) -> list[RunRecord]:
-    """Runs on a Ray worker: train one batch and return its catalog records (no catalog access)."""
+def train_batch_task(parts: list[tuple[str, list[int]]], device: str, threads: int) -> list[list[RunRecord]]:
+    """Runs on a Ray worker: train one batch (its parts as (setting JSON, seeds)) and return each
+    part's catalog records (no catalog access)."""
     import torch
 
     from phenolab.catalog import collect_provenance
-    from phenolab.engine import resolve_device, train
-    from phenolab.execute.local import to_records
+    from phenolab.engine import resolve_device
+    from phenolab.engine.packing import Part
+    from phenolab.execute.local import Batch, batch_records, train_batch
     from phenolab.settings import Setting
 
     torch.set_num_threads(max(1, threads))
-    setting = Setting.model_validate_json(setting_json)
+    batch = Batch(tuple(Part(Setting.model_validate_json(js), tuple(seeds)) for js, seeds in parts))
     dev = resolve_device(device)
-    result = train(setting, seeds, device=dev)
-    prov = dict(collect_provenance(str(dev), torch.get_num_threads()), executor="ray",
-                batch_wall_s=result.wall_s,
-                finished_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(result.finished)))
-    return to_records(result, prov)
+    results = train_batch(batch, dev)
+    prov = dict(collect_provenance(str(dev), torch.get_num_threads()), executor="ray")
+    return [records for _, records in batch_records(batch, results, prov)]
 
 
 def run_ray(batches: list[Batch], catalog: Catalog, out: SweepOutcome, *, address: str | None = None,
@@ -78,13 +77,15 @@ def run_ray(batches: list[Batch], catalog: Catalog, out: SweepOutcome, *, addres
             while queue or pending:
                 while queue and len(pending) < window:
                     batch = queue.pop(0)
-                    ref = remote.remote(batch.setting.canonical_json(), list(batch.seeds), device, threads)
+                    parts = [(p.setting.canonical_json(), list(p.seeds)) for p in batch.parts]
+                    ref = remote.remote(parts, device, threads)
                     pending[ref] = batch
                 ready, _ = ray.wait(list(pending), num_returns=1)
                 for ref in ready:
                     batch = pending.pop(ref)
-                    records = ray.get(ref)
-                    ids = catalog.write_runs(batch.setting.canonical_json(), batch.setting.id, records)
+                    ids = []
+                    for part, records in zip(batch.parts, ray.get(ref), strict=True):
+                        ids += catalog.write_runs(part.setting.canonical_json(), part.setting.id, records)
                     out.written.extend(ids)
                     out.stored_by_others += batch.size - len(ids)
                     done += batch.size

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from phenolab.catalog import Catalog
@@ -83,23 +83,33 @@ def _run_batches_locally(batches: list[Batch], catalog: Catalog, out: SweepOutco
     done = 0.0
     try:
         for batch in batches:
-            stored = catalog.existing_seeds(batch.setting.id)
-            todo = tuple(s for s in batch.seeds if s not in stored)
-            out.stored_by_others += batch.size - len(todo)
-            done += batch.size - len(todo)
-            if not todo:
+            trimmed = _trim(batch, catalog)
+            todo = trimmed.size if trimmed is not None else 0
+            out.stored_by_others += batch.size - todo
+            done += batch.size - todo
+            if trimmed is None:
                 continue
-            trimmed = Batch(batch.setting, todo)
 
-            def on_step(_b: Batch, step: int, total: int, base: float = done, k: int = len(todo)) -> None:
+            def on_step(_b: Batch, step: int, total: int, base: float = done, k: int = todo) -> None:
                 if on_runs is not None:
                     on_runs(base + k * step / max(total, 1))
 
             ids = run_local([trimmed], catalog, device=device, on_step=on_step)
             out.written.extend(ids)
-            out.stored_by_others += len(todo) - len(ids)  # another process stored them while we trained
-            done += len(todo)
+            out.stored_by_others += todo - len(ids)  # another process stored them while we trained
+            done += todo
             if on_runs is not None:
                 on_runs(done)
     except KeyboardInterrupt:
         out.interrupted = True
+
+
+def _trim(batch: Batch, catalog: Catalog) -> Batch | None:
+    """The batch without the runs another process stored since it was planned (None: nothing left)."""
+    parts = []
+    for part in batch.parts:
+        stored = catalog.existing_seeds(part.setting.id)
+        seeds = tuple(s for s in part.seeds if s not in stored)
+        if seeds:
+            parts.append(replace(part, seeds=seeds))
+    return Batch(tuple(parts)) if parts else None

@@ -1,0 +1,137 @@
+"""MLPs that differ only in hidden width, trained as one program (model-wise sweeps).
+
+A double-descent sweep trains many widths, and a narrow one alone is all per-step overhead:
+greydanus_kobak2024's widths 2–36 took ~70 s of an 8-minute sweep for < 1% of its FLOPs. A
+width-h MLP is a width-H MLP whose extra hidden units have zero weights in and out and zero
+bias: every activation here has σ(0) = 0, so such a unit outputs 0, and since its outgoing
+weights are 0 its gradients in and out are exactly 0 too — the padded entries stay exactly zero
+under SGD, momentum, Adam(W), weight decay and the gradient filters (tested), and the replica
+computes its own width's function. Each replica is drawn at its own width from its own
+generators (PyTorch's default init depends on fan-in), then padded; measures, checkpoints and
+final parameters are read back at the replica's own width, so a packed run is stored exactly
+as if it had been trained alone (to float tolerance: summing a few more exact zeros can change
+how a GEMM blocks its sums).
+
+Which widths go together is a cost model over one training step: a program costs a fixed
+overhead plus its FLOPs, and padding a width to H costs FLOPs; adjacent widths (sorted) join a
+pack while that lowers the modelled time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import torch
+
+from phenolab._rng import generators
+from phenolab.engine.train import BatchResult, ProgressFn, ReplicaGroup, resolve_device, train
+from phenolab.models import Params, build_model, model_class
+from phenolab.settings import Setting
+from phenolab.tasks import TaskData, build_task
+
+# A training step's fixed cost in FLOP-equivalents: ~0.25 ms of per-op overhead for a program of
+# narrow MLPs at ~100 GFLOP/s (2-core CPU, greydanus_kobak2024's widths 2–36, 10 replicas).
+STEP_OVERHEAD_FLOPS = 25e6
+
+
+@dataclass(frozen=True)
+class Part:
+    """One setting's runs inside a batch."""
+
+    setting: Setting
+    seeds: tuple[int, ...]
+
+
+def width_key(setting: Setting) -> str | None:
+    """What must be equal for two settings to share a program: everything but `model.width`.
+    None when the setting cannot be packed (not an MLP given by width × depth, or pruned)."""
+    model = setting.model
+    if model.name != "mlp" or model.widths is not None or model.depth < 1 or setting.prune is not None:
+        return None
+    if setting.optim.name == "lstsq":
+        return None
+    return setting.with_overrides({"model.width": 1}).canonical_json()
+
+
+def step_flops(setting: Setting, width: int, dims: tuple[int, int], n_train: int) -> float:
+    """Matmul FLOPs of one replica's training step at `width` (forward and backward)."""
+    d_in, d_out = dims
+    depth = setting.model.depth
+    batch = min(setting.schedule.batch_size or n_train, n_train)
+    return 6.0 * batch * (d_in * width + (depth - 1) * width * width + width * d_out)
+
+
+def plan_packs(parts: Sequence[Part], dims: tuple[int, int], n_train: int, max_replicas: int) -> list[list[Part]]:
+    """Group the parts (all with one `width_key`) into packs, widths ascending: a part joins the
+    current pack when one program at the pack's new width costs less than two (see module doc)."""
+    ordered = sorted(parts, key=lambda p: p.setting.model.width)
+    packs: list[list[Part]] = []
+    for part in ordered:
+        if packs:
+            pack = packs[-1]
+            reps = sum(len(p.seeds) for p in pack)
+            wide = part.setting.model.width
+            joined = STEP_OVERHEAD_FLOPS + (reps + len(part.seeds)) * step_flops(part.setting, wide, dims, n_train)
+            apart = (2 * STEP_OVERHEAD_FLOPS + reps * step_flops(pack[-1].setting, pack[-1].setting.model.width,
+                                                                 dims, n_train)
+                     + len(part.seeds) * step_flops(part.setting, wide, dims, n_train))
+            if joined <= apart and reps + len(part.seeds) <= max_replicas:
+                pack.append(part)
+                continue
+        packs.append([part])
+    return packs
+
+
+def train_packed(parts: Sequence[Part], *, device: str | torch.device = "cpu",
+                 progress: ProgressFn | None = None, data: TaskData | None = None) -> list[BatchResult]:
+    """Train the parts (settings that differ only in `model.width`) as one program at the widest
+    width; one result per part, at its own width, as `train(part.setting, part.seeds)` gives."""
+    widest = max(parts, key=lambda p: p.setting.model.width).setting
+    if any(width_key(p.setting) != width_key(widest) or width_key(p.setting) is None for p in parts):
+        raise ValueError("train_packed: the parts must be MLP settings that differ only in model.width")
+    seeds = [s for p in parts for s in p.seeds]
+    dtype = torch.float64 if widest.dtype == "float64" else torch.float32
+    if data is None:
+        data = build_task(widest.task, seeds, model_class("mlp").input_kind, dtype)
+    padded, groups = padded_init(parts, data, dtype)
+    result = train(widest, seeds, device=resolve_device(device) if isinstance(device, str) else device,
+                   init_params=padded, progress=progress, data=data, groups=groups)
+    strategy = f"{result.strategy}, {len(parts)} widths packed at {widest.model.width}"
+    return [_own_result(result, part, g, strategy) for part, g in zip(parts, groups, strict=True)]
+
+
+def padded_init(parts: Sequence[Part], data: TaskData, dtype: torch.dtype) -> tuple[Params, list[ReplicaGroup]]:
+    """Each part's init drawn at its own width from its seeds' generators, written into zeros of
+    the widest part's shapes; and where each part's replicas and shapes are."""
+    widest = max(parts, key=lambda p: p.setting.model.width).setting
+    wide = build_model(widest.model, data.input_dim, data.out_dim, data.seq_len).init(generators([0], "init"), dtype)
+    padded = {n: torch.zeros(sum(len(p.seeds) for p in parts), *t.shape[1:], dtype=dtype) for n, t in wide.items()}
+    groups: list[ReplicaGroup] = []
+    for part in parts:
+        model = build_model(part.setting.model, data.input_dim, data.out_dim, data.seq_len)
+        own = model.init(generators(list(part.seeds), "init"), dtype)
+        lo = groups[-1].hi if groups else 0
+        group = ReplicaGroup(lo, lo + len(part.seeds), model, {n: tuple(t.shape[1:]) for n, t in own.items()})
+        for n, view in group.view(padded).items():
+            view.copy_(own[n])
+        groups.append(group)
+    return padded, groups
+
+
+def _own_result(result: BatchResult, part: Part, group: ReplicaGroup, strategy: str) -> BatchResult:
+    """One part of a packed result, at its own width (contiguous copies, not views)."""
+
+    def own(params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {n: p.contiguous() for n, p in group.view(params).items()}
+
+    return replace(result, setting=part.setting, seeds=list(part.seeds),
+                   curves={m: v[group.lo:group.hi] for m, v in result.curves.items()},
+                   params=own(result.params),
+                   checkpoints={step: own(ps) for step, ps in result.checkpoints.items()}, strategy=strategy)
+
+
+def task_shape(setting: Setting) -> tuple[tuple[int, int], int]:
+    """((input dim, output dim), training-set size) of a setting's task, from one seed's data."""
+    data = build_task(setting.task, [0], model_class(setting.model.name).input_kind)
+    return (data.input_dim, data.out_dim), data.n_train

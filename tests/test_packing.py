@@ -1,0 +1,103 @@
+"""Packing MLP widths into one program: each packed run equals its run trained alone, padded
+weights stay exactly zero, measures and checkpoints come back at the run's own width, and the
+planner packs the narrow widths of a sweep but not the wide ones."""
+
+import numpy as np
+import pytest
+import torch
+
+import phenolab  # noqa: F401
+from phenolab.catalog import Catalog
+from phenolab.engine import train
+from phenolab.engine.packing import Part, padded_init, plan_packs, train_packed, width_key
+from phenolab.execute import plan_batches, run_local
+from phenolab.settings import validate_setting
+from phenolab.tasks import build_task
+
+BASE = {
+    "task": {"name": "mnist1d", "num_samples": 600, "label_noise": 0.1},
+    "model": {"name": "mlp", "width": 16, "depth": 2},
+    "optim": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 1e-3},
+    "schedule": {"steps": 40, "batch_size": 50},
+    "eval": {"points": 6},
+    "measures": ["parameter_count", "mean_abs_weight", "weight_norm", "distance_from_init"],
+    "checkpoints": "final",
+}
+ADAMW_ONEHOT = {
+    "task": {"name": "modular", "p": 13, "op": "+", "train_fraction": 0.5},
+    "model": {"name": "mlp", "width": 24, "depth": 1, "activation": "quadratic", "bias": False},
+    "optim": {"name": "adamw", "lr": 1e-2, "betas": [0.9, 0.98], "weight_decay": 1.0, "warmup_steps": 5,
+              "grokfast_alpha": 0.9, "grokfast_lambda": 2.0},
+    "schedule": {"steps": 30},
+    "loss": "mse",
+    "eval": {"points": 5},
+    "measures": ["parameter_count", "mean_abs_weight"],
+}
+
+
+def widths(cfg: dict, ws: list[int]) -> list:
+    base = validate_setting(cfg)
+    return [base.with_overrides({"model.width": w}) for w in ws]
+
+
+@pytest.mark.parametrize("cfg", [BASE, ADAMW_ONEHOT], ids=["sgd-momentum-wd", "adamw-grokfast-onehot"])
+def test_packed_runs_equal_their_runs_alone(cfg):
+    settings = widths(cfg, [3, 7, 12])
+    parts = [Part(settings[0], (0, 1)), Part(settings[1], (2,)), Part(settings[2], (0, 3))]
+    packed = train_packed(parts)
+    for part, result in zip(parts, packed, strict=True):
+        alone = train(part.setting, list(part.seeds))
+        assert result.setting.id == part.setting.id and result.seeds == list(part.seeds)
+        assert result.steps == alone.steps
+        for name in alone.params:
+            assert result.params[name].shape == alone.params[name].shape
+            torch.testing.assert_close(result.params[name], alone.params[name], rtol=1e-5, atol=1e-6)
+        for metric, values in alone.curves.items():
+            np.testing.assert_allclose(result.curves[metric], values, rtol=1e-5, atol=1e-5, err_msg=metric)
+        for step, ckpt in alone.checkpoints.items():
+            assert {n: p.shape for n, p in result.checkpoints[step].items()} == {n: p.shape for n, p in ckpt.items()}
+    assert "packed" in packed[0].strategy
+
+
+def test_padded_weights_stay_exactly_zero():
+    settings = widths(ADAMW_ONEHOT, [2, 9])
+    parts = [Part(settings[0], (0, 1)), Part(settings[1], (0,))]
+    data = build_task(settings[1].task, [0, 1, 0], "onehot")
+    padded, groups = padded_init(parts, data, torch.float32)
+    result = train(settings[1], [0, 1, 0], init_params=padded, data=data, groups=groups)
+    narrow = groups[0]
+    w0, w1 = result.params["w0"][narrow.lo:narrow.hi], result.params["w1"][narrow.lo:narrow.hi]
+    assert torch.count_nonzero(w0[:, :, 2:]) == 0 and torch.count_nonzero(w1[:, 2:, :]) == 0
+    assert torch.count_nonzero(w0[:, :, :2]) > 0
+    # the measures were taken at each part's own width: 26·w + w·13 parameters
+    assert result.curves["parameter_count"][:, -1].tolist() == [78.0, 78.0, 351.0]
+
+
+def test_planner_packs_narrow_widths_not_wide_ones():
+    settings = widths(BASE, [2, 4, 8, 16, 2048])
+    parts = [Part(s, (0, 1, 2)) for s in settings]
+    packs = plan_packs(parts, (40, 10), 480, max_replicas=64)
+    assert [[p.setting.model.width for p in pack] for pack in packs] == [[2, 4, 8, 16], [2048]]
+    small = plan_packs(parts[:4], (40, 10), 480, max_replicas=6)  # at most 6 replicas a program
+    assert [[p.setting.model.width for p in pack] for pack in small] == [[2, 4], [8, 16]]
+    assert width_key(settings[0]) == width_key(settings[-1])
+    assert width_key(settings[0].with_overrides({"optim.lr": 0.1})) != width_key(settings[0])
+    assert width_key(validate_setting({**BASE, "model": {"name": "mlp", "widths": [8, 4]}})) is None
+
+
+def test_sweep_of_widths_is_packed_and_stored_at_own_width(tmp_path):
+    catalog = Catalog(tmp_path)
+    settings = widths(BASE, [2, 5, 9])
+    batches = plan_batches(settings, [0, 1], catalog)
+    assert len(batches) == 1 and [p.setting.model.width for p in batches[0].parts] == [2, 5, 9]
+    assert len(plan_batches(settings, [0, 1], catalog, pack=False)) == 3
+    ids = run_local(batches, catalog, device="cpu")
+    assert len(ids) == 6
+    runs = catalog.runs()
+    assert set(runs["replicas_in_batch"]) == {6} and runs["batch_id"].nunique() == 1
+    for s, w in zip(settings, [2, 5, 9], strict=True):
+        ckpt = catalog.load_checkpoint(f"{s.id}-1")
+        assert ckpt["w1"].shape == (w, w)
+        count = catalog.curves(setting_id=s.id, metrics=["parameter_count"])["value"].iloc[-1]
+        assert count == 40 * w + w + w * w + w + w * 10 + 10
+    assert plan_batches(settings, [0, 1], catalog) == []
