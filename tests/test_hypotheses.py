@@ -263,5 +263,11 @@ def test_figure4_study_registers_the_paper_settings_lazily_and_says_quick() -> N
     assert dd.scope[0].setting == "greydanus_kobak2024" and grok.scope[0].setting == "power2022"
     assert [s.model.width for s in dd.scope_settings()[0]][:3] == [2, 3, 4] and len(dd.scope_settings()[0]) == 19
     assert dd.id != panel_hypotheses(list(range(5)), quick=False)["double_descent"].id  # seeds are part of it
+    # the full grokking panel trains the very runs of `reproduce grokking --setting power2022 --quick`
+    from phenolab.phenomena.grokking import GROKKING
+
+    shared = GROKKING.study("power2022", [0], {}, quick=True).settings[0]
+    assert grok.scope_settings()[0][0].id == shared.id and shared.schedule.steps == 10_000
+    assert "power2022" in FIGURE4.study(FIGURE4.default_setting, [0], {}, quick=False).note
     with pytest.raises(SettingError, match="no --set"):
         FIGURE4.study(FIGURE4.default_setting, [0], {"task.p": 7}, quick=True)

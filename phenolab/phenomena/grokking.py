@@ -49,9 +49,9 @@ _ADAMW_098 = {"name": "adamw", "betas": [0.9, 0.98]}
 FIGURE4_MEASURES = [{"name": "prime_parameter_count", "params": {"scale": 10}}, "mean_abs_weight", "weight_norm"]
 # `--quick` budgets of the transformer settings: the first QUICK_STEPS of the source's budget. No
 # learning-rate decay follows the warmup, so these steps are the full run's own steps (t_train and
-# t_test are the same wherever both are reached); measured, power2022 groks by ~3·10³ and
-# nanda2023 by ~1.2·10⁴ steps.
-QUICK_STEPS = {"power2022": 10_000, "nanda2023": 15_000}
+# t_test are the same wherever both are reached). power2022 reached 99% test accuracy at step
+# ~2.4·10³ in a first one-seed run; Nanda et al. report nanda2023's "cleanup" phase ending near 1.4·10⁴.
+QUICK_STEPS = {"power2022": 10_000, "nanda2023": 20_000}
 
 register_setting(
     "gromov2023",
