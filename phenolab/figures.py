@@ -39,7 +39,10 @@ def curves_figure(curves: pd.DataFrame, out: str | Path, *, title: str = "",
         for metric in metrics:
             stats = band(curves, metric)
             line, = ax.plot(stats["step"], stats["mean"], label=LABELS.get(metric, metric))
-            ax.fill_between(stats["step"], stats["mean"] - stats["std"], stats["mean"] + stats["std"],
+            lo, hi = stats["mean"] - stats["std"], stats["mean"] + stats["std"]
+            if metric.endswith("_acc"):  # an accuracy band stays within [0, 1]
+                lo, hi = lo.clip(0.0, 1.0), hi.clip(0.0, 1.0)
+            ax.fill_between(stats["step"], lo, hi,
                             color=line.get_color(), alpha=0.25, linewidth=0)
         ax.set_xscale("symlog", linthresh=1)
         ax.set_xlabel("step")

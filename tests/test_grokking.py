@@ -83,3 +83,14 @@ def test_reproduce_command_json(grokked, tmp_path):
     assert out["trained"] == 0  # reused from the catalog
     assert set(out["t_test"]) == {"mean", "sd", "n"} and out["t_test"]["n"] == 3
     assert out["phases"]["grokking"] == 3
+
+
+def test_relapses_after_generalizing_are_counted():
+    """Test accuracy that falls back below the threshold after t_test (a loss spike) is counted."""
+    steps = np.array([0, 10, 20, 40, 80, 160, 320], dtype=float)
+    train = np.array([0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    test = np.array([0.0, 0.1, 0.995, 1.0, 0.3, 1.0, 0.97])
+    sig = run_signature(steps, train, test)
+    assert sig["t_test"] == 20 and sig["relapses"] == 2 and sig["min_test_acc_after"] == pytest.approx(0.3)
+    never = run_signature(steps, train, np.zeros(7))
+    assert never["relapses"] is None and never["min_test_acc_after"] is None and never["phase"] == "memorization"

@@ -117,13 +117,19 @@ register_setting(
 def run_signature(steps: np.ndarray, train_acc: np.ndarray, test_acc: np.ndarray,
                   threshold: float = THRESHOLD, test_threshold: float | None = None) -> dict[str, Any]:
     """The grokking signature of one run's accuracy curves (`test_threshold` defaults to `threshold`)."""
+    test_threshold = threshold if test_threshold is None else test_threshold
     t_train = first_step_at_least(steps, train_acc, threshold)
-    t_test = first_step_at_least(steps, test_acc, threshold if test_threshold is None else test_threshold)
+    t_test = first_step_at_least(steps, test_acc, test_threshold)
+    after = test_acc[steps > t_test] if t_test is not None else test_acc[:0]
     out: dict[str, Any] = {
         "t_train": t_train, "t_test": t_test,
         "censored_train": t_train is None, "censored_test": t_test is None,
         "delay": (t_test - t_train) if t_train is not None and t_test is not None else None,
         "ratio": (t_test / max(t_train, 1.0)) if t_train is not None and t_test is not None else None,
+        # after generalizing, evaluations whose test accuracy fell back below the threshold (the
+        # loss spikes of Adam-trained transformers, Thilak et al. 2022's "slingshots"), and the lowest
+        "relapses": int((after < test_threshold).sum()) if t_test is not None else None,
+        "min_test_acc_after": float(after.min()) if after.size else None,
     }
     out["phase"] = classify(out)
     return out
@@ -192,8 +198,8 @@ class Grokking(Phenomenon):
                 sig[f"final_{m}"] = float(wide[m].iloc[-1])
             sig.update(run_id=run_id, seed=int(seed), budget=float(steps[-1]))
             per_run.append(sig)
-        keys = ("t_train", "t_test", "delay", "ratio", "test_threshold", "final_train_acc", "final_test_acc",
-                "final_train_loss", "final_test_loss")
+        keys = ("t_train", "t_test", "delay", "ratio", "relapses", "min_test_acc_after", "test_threshold",
+                "final_train_acc", "final_test_acc", "final_train_loss", "final_test_loss")
         summary: dict[str, Any] = {k: stat([r[k] for r in per_run]) for k in keys}
         summary["censored_train"] = sum(r["censored_train"] for r in per_run)
         summary["censored_test"] = sum(r["censored_test"] for r in per_run)
