@@ -101,3 +101,14 @@ def test_sweep_of_widths_is_packed_and_stored_at_own_width(tmp_path):
         count = catalog.curves(setting_id=s.id, metrics=["parameter_count"])["value"].iloc[-1]
         assert count == 40 * w + w + w * w + w + w * 10 + 10
     assert plan_batches(settings, [0, 1], catalog) == []
+
+
+def test_ray_task_trains_a_packed_batch_and_returns_each_parts_records():
+    """What a Ray worker runs for a pack (called here in-process): records per part, own widths."""
+    from phenolab.execute.ray_executor import train_batch_task
+
+    settings = widths({**BASE, "schedule": {"steps": 5, "batch_size": 50}}, [2, 6])
+    out = train_batch_task([(s.canonical_json(), [0, 1]) for s in settings], "cpu", 1)
+    assert [[r.setting_id for r in part] for part in out] == [[settings[0].id] * 2, [settings[1].id] * 2]
+    assert out[1][0].checkpoints[5]["w1"].shape == (6, 6) and out[0][1].replicas_in_batch == 4
+    assert out[0][0].provenance["executor"] == "ray" and "packed" in out[0][0].provenance
