@@ -123,12 +123,16 @@ def register(app: typer.Typer) -> None:
             batches, in_grid, stored = plan_sweep(settings, spec.seeds, cat, max_replicas)
             plan = {"settings": len(settings), "seeds": len(spec.seeds), "runs_in_grid": in_grid,
                     "already_stored": stored, "to_train": in_grid - stored, "batches": len(batches),
+                    "packed_widths": [[p.setting.model.width for p in b.parts] for b in batches if len(b.parts) > 1],
                     "grid": [{**p.overrides, "setting_id": p.setting.id} for p in points]}
             if as_json:
                 print(json.dumps(plan, indent=2, default=str))
             else:
                 console.print(f"{len(settings)} setting(s) × {len(spec.seeds)} seed(s) = {in_grid} runs; {stored} "
                               f"stored; {in_grid - stored} to train in {len(batches)} batch(es)", highlight=False)
+                for widths in plan["packed_widths"]:
+                    console.print(f"  one program for MLP widths {', '.join(map(str, widths))} (padded to "
+                                  f"{max(widths)}; see docs/architecture.md)", highlight=False)
             return
         if executor == "local":
             set_threads(threads)
