@@ -92,6 +92,8 @@ register_setting(
         "optim": {**_ADAMW_098, "lr": 1e-3, "weight_decay": 1.0, "warmup_steps": 10},
         "schedule": {"steps": 40_000},
         "eval": {"points": 120},
+        # Nanda et al.'s progress measures read the embedding's Fourier structure and the weight norm
+        "measures": ["weight_norm", "fourier_sparsity"],
     },
     source="Nanda et al. 2023, progress measures (transformers.py): 1 layer, d_model 128, 4 heads, d_mlp 512, "
     "no LayerNorm, a + b mod 113, fraction 0.3, full batch, AdamW lr 1e-3 wd 1 betas (0.9, 0.98), 40k steps",
