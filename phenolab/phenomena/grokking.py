@@ -37,6 +37,7 @@ from phenolab.phenomena._base import (
 from phenolab.phenomena.grokking_accelerators import accelerator_variants, compare_figure, compare_signature
 from phenolab.settings import SettingError, register_setting, resolve_setting
 
+MEASURE_PANELS = ("weight_norm", "fourier_sparsity")  # drawn beside accuracy and loss when recorded
 THRESHOLD = 0.99
 RELATIVE_TEST = 0.9
 TEST_THRESHOLD_RELATIVE: set[str] = {"omnigrok2022"}  # settings whose t_test is relative to the best test acc
@@ -216,7 +217,8 @@ class Grokking(Phenomenon):
             return compare_figure(catalog, study, out.with_name(out.stem + "-accelerators.png"))
         curves = study_curves(catalog, study)
         title = f"grokking · {study.setting_name}" + (" (--quick)" if study.quick else "")
-        return curves_figure(curves, out, title=title)
+        panels = (("train_acc", "test_acc"), ("train_loss", "test_loss"), *((m,) for m in MEASURE_PANELS))
+        return curves_figure(curves, out, title=title, panels=panels)
 
 
 GROKKING = register_phenomenon(Grokking())
