@@ -132,6 +132,11 @@ def test_neural_peak_with_label_noise_and_none_with_weight_decay(tmp_path):
     for r in noisy["per_capacity"]:  # the CE decomposition is exact
         assert r["bias"] + r["variance"] == pytest.approx(r["mean_loss"], rel=1e-6)
     assert r["mean_loss"] == pytest.approx(_catalog_mean(cat, study.settings[-1], "test_loss"), rel=1e-4)
+    # optimal early stopping (each run's best evaluated test error) removes the peak
+    assert s["early_stopping_peak_present"] is False, s
+    es = [r["test_es_mean"] for r in noisy["per_capacity"]]
+    assert all(e <= r["test_mean"] + 1e-12 for e, r in zip(es, noisy["per_capacity"], strict=True))
+    assert max(es[es.index(min(es)):]) - min(es) < s["peak_rise"] / 2  # after its minimum it barely rises
 
     _, decayed = reproduce(cat, "digits_label_noise", [0, 1, 2], {"optim.weight_decay": 0.01})
     assert decayed["summary"]["peak_present"] is False, decayed["summary"]

@@ -36,6 +36,8 @@ def double_descent_figure(sig: dict[str, Any], out: str | Path) -> Path:
             x = rows["capacity"] if panel == "capacity" else rows["params_per_n"]
             _band(ax, x, rows["train_mean"], rows["train_sd"], "train " + ("MSE" if err == "test MSE" else "error"))
             _band(ax, x, rows["test_mean"], rows["test_sd"], "test " + ("MSE" if err == "test MSE" else "error"))
+            if "test_es_mean" in rows:
+                ax.plot(x, rows["test_es_mean"], "--", lw=1.2, color="C2", label="test error, optimal early stopping")
             if "theory_test_mse" in rows:
                 ax.plot(x, rows["theory_test_mse"], "k--", lw=1, label="theory (min-norm)")
             if err == "test MSE":  # train MSE of an interpolator is ~1e-30: keep the test range in view

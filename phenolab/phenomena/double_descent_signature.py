@@ -156,12 +156,37 @@ def _modelwise(catalog: Catalog, study: Study) -> dict[str, Any]:
     summary["seed_spread"] = _round(present["spread"])
     summary["peak_judged_on"] = "log10 test MSE" if regression else "test error"
     summary.update(_variance_summary(per_capacity, present["index"]))
+    if study.settings[0].optim.name != "lstsq" and not regression:
+        summary.update(_early_stopping(catalog, study, seeds, caps, per_capacity))
     if n_train:
         summary["n_train"] = n_train
     summary["n_seeds"] = k
     return {"setting": study.setting_name, "setting_id": study.settings[0].id, "note": study.note,
             "axis": {**axis, "values": caps.tolist()}, "error": "test_mse" if regression else "test_error",
             "summary": summary, "per_run": per_run, "per_capacity": per_capacity}
+
+
+def _early_stopping(catalog: Catalog, study: Study, seeds: list[int], caps: np.ndarray,
+                    per_capacity: list[dict[str, Any]]) -> dict[str, Any]:
+    """The curve under optimal early stopping: each run's lowest test error over its evaluated
+    steps (an oracle, like the optimal ridge: Nakkiran et al. 2019 find it removes or shrinks the
+    model-wise peak), and whether that curve still has a peak beyond the seed spread. Adds
+    `test_es_mean/sd` to each capacity's row."""
+    best = []
+    for setting in study.settings:
+        df = catalog.curves(setting_id=setting.id, metrics=["test_acc"])
+        best.append(1 - df[df["seed"].isin(seeds)].groupby("seed")["value"].max().loc[seeds].to_numpy())
+    err = np.stack(best, axis=1)  # [seeds, capacities]
+    mean, sd = err.mean(0), _sd(err)
+    for row, m, s in zip(per_capacity, mean, sd, strict=True):
+        row["test_es_mean"], row["test_es_sd"] = float(m), float(s)
+    present = peak_present(mean, sd)
+    peak = present["index"]
+    return {"early_stopping_peak_present": present["peak_present"], "early_stopping_peak_rise": _round(present["rise"]),
+            "early_stopping_seed_spread": _round(present["spread"]),
+            "early_stopping_peak": None if peak is None else float(caps[peak]),
+            "early_stopping_min": {"mean": float(mean.min()), "sd": float(sd[int(np.argmin(mean))]), "n": len(seeds)},
+            "early_stopping_last": {"mean": float(mean[-1]), "sd": float(sd[-1]), "n": len(seeds)}}
 
 
 def _variance_summary(rows: list[dict[str, Any]], error_peak: int | None) -> dict[str, Any]:
