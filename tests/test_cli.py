@@ -3,6 +3,7 @@ and nothing is written."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -101,3 +102,27 @@ def test_demo_command_end_to_end_small(tmp_path):
     assert res.exit_code == 0, res.output
     assert "catalog:" in res.output and "figure:" in res.output
     assert len(Catalog(tmp_path).runs()) == 2
+
+
+def test_progress_lines_when_stderr_is_a_log(tmp_path):
+    """Not a terminal: plain progress lines on stderr (here one per update), JSON alone on stdout."""
+    env = dict(os.environ, PHENOLAB_THREADS="1", PHENOLAB_PROGRESS_EVERY="1e-9")
+    args = ["train", *TINY, "--set", "schedule.epochs=60", "--seeds", "0-1", "--catalog", str(tmp_path / "c"), "--json"]
+    proc = subprocess.run([sys.executable, "-c", "from phenolab.cli import main; main()", *args],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["trained"] == 2
+    lines = [ln for ln in proc.stderr.splitlines() if " steps (" in ln]
+    assert len(lines) >= 2, proc.stderr
+    assert re.search(r"training \S+: \d+/\d+ steps \(\d+%\) · runs [0-2]/2 · 0:00:\d\d elapsed · ETA ", lines[0])
+    done, total = map(int, re.search(r"(\d+)/(\d+) steps", lines[-1]).groups())
+    assert done == total  # the last update is the finished training
+
+
+def test_progress_every_must_be_a_number(tmp_path):
+    env = dict(os.environ, PHENOLAB_THREADS="1", PHENOLAB_PROGRESS_EVERY="soon")
+    args = ["train", *TINY, "--seeds", "0", "--catalog", str(tmp_path / "c")]
+    proc = subprocess.run([sys.executable, "-c", "from phenolab.cli import main; main()", *args],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "PHENOLAB_PROGRESS_EVERY='soon'" in proc.stderr
+    assert not (tmp_path / "c").exists() or Catalog(tmp_path / "c").count_runs() == 0

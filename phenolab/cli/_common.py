@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,14 +72,55 @@ def resolve_phenomenon(phenomenon: str, setting: str | None) -> tuple[Phenomenon
     return ph, name
 
 
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+class LogProgress:
+    """Progress as plain lines on stderr, at most one per `every` seconds: for runs whose stderr
+    is a log file (nohup, a cluster job), where a live bar would show nothing until the end.
+    Quiet for runs shorter than `every`. Same `add_task`/`update` calls as Rich's Progress."""
+
+    def __init__(self, total_runs: int, every: float) -> None:
+        self.total_runs, self.every = total_runs, every
+        self.start = self.last = time.monotonic()
+        self.description, self.total, self.completed, self.runs = "", 0, 0, 0
+
+    def add_task(self, description: str, total: int, runs: int = 0) -> int:
+        self.description, self.total, self.runs = description, total, runs
+        return 0
+
+    def update(self, task: int, completed: int | None = None, runs: int | None = None) -> None:
+        self.completed = self.completed if completed is None else completed
+        self.runs = self.runs if runs is None else runs
+        now = time.monotonic()
+        if now - self.last < self.every:
+            return
+        self.last, elapsed = now, now - self.start
+        done = self.completed / self.total if self.total else 0.0
+        eta = _clock(elapsed * (1 - done) / done) if done > 0 else "?"
+        print(f"{self.description}: {self.completed}/{self.total} steps ({100 * done:.0f}%) · runs "
+              f"{self.runs}/{self.total_runs} · {_clock(elapsed)} elapsed · ETA {eta}", file=sys.stderr, flush=True)
+
+
 @contextmanager
-def training_progress(total_runs: int, total_steps: int) -> Iterator[Progress]:
-    """A Rich bar over optimizer steps of all batches, with runs done, speed and ETA."""
+def training_progress(total_runs: int, total_steps: int) -> Iterator[Progress | LogProgress]:
+    """A Rich bar over optimizer steps of all batches, with runs done, speed and ETA; when stderr
+    is not a terminal, a `LogProgress` line every PHENOLAB_PROGRESS_EVERY seconds (default 60;
+    0 turns it off) unless PHENOLAB_PROGRESS=1 asks for the Rich bar anyway."""
+    if not sys.stderr.isatty() and os.environ.get("PHENOLAB_PROGRESS") != "1":
+        every = os.environ.get("PHENOLAB_PROGRESS_EVERY", "60")
+        try:
+            seconds = float(every)
+        except ValueError:
+            fail(f"PHENOLAB_PROGRESS_EVERY={every!r}: must be a number of seconds (0 turns it off)")
+        yield LogProgress(total_runs, seconds if seconds > 0 else float("inf"))
+        return
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("steps · runs {task.fields[runs]}/" + str(total_runs)),
         TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=False,
-        disable=not sys.stderr.isatty() and os.environ.get("PHENOLAB_PROGRESS") != "1",
     )
     with progress:
         yield progress
