@@ -119,6 +119,17 @@ def test_progress_lines_when_stderr_is_a_log(tmp_path):
     assert done == total  # the last update is the finished training
 
 
+def test_sweep_progress_lines_when_stderr_is_a_log(tmp_path):
+    env = dict(os.environ, PHENOLAB_THREADS="1", PHENOLAB_PROGRESS_EVERY="1e-9")
+    args = ["sweep", "mnist1d_mlp", "--set", "task.num_samples=300", "--set", "schedule.epochs=2",
+            "--grid", "model.width=8,16", "--seeds", "0-1", "--catalog",
+            str(tmp_path / "c")]
+    proc = subprocess.run([sys.executable, "-c", "from phenolab.cli import main; main()", *args],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"^sweep: 4/4 runs \(100%\) · 0:00:\d\d elapsed · ETA 0:00:00$", proc.stderr, re.M), proc.stderr
+
+
 def test_progress_every_must_be_a_number(tmp_path):
     env = dict(os.environ, PHENOLAB_THREADS="1", PHENOLAB_PROGRESS_EVERY="soon")
     args = ["train", *TINY, "--seeds", "0", "--catalog", str(tmp_path / "c")]

@@ -82,8 +82,8 @@ class LogProgress:
     is a log file (nohup, a cluster job), where a live bar would show nothing until the end.
     Quiet for runs shorter than `every`. Same `add_task`/`update` calls as Rich's Progress."""
 
-    def __init__(self, total_runs: int, every: float) -> None:
-        self.total_runs, self.every = total_runs, every
+    def __init__(self, every: float, unit: str = "steps", total_runs: int | None = None) -> None:
+        self.every, self.unit, self.total_runs = every, unit, total_runs
         self.start = self.last = time.monotonic()
         self.description, self.total, self.completed, self.runs = "", 0, 0, 0
 
@@ -100,22 +100,31 @@ class LogProgress:
         self.last, elapsed = now, now - self.start
         done = self.completed / self.total if self.total else 0.0
         eta = _clock(elapsed * (1 - done) / done) if done > 0 else "?"
-        print(f"{self.description}: {self.completed}/{self.total} steps ({100 * done:.0f}%) · runs "
-              f"{self.runs}/{self.total_runs} · {_clock(elapsed)} elapsed · ETA {eta}", file=sys.stderr, flush=True)
+        runs_part = f" · runs {self.runs}/{self.total_runs}" if self.total_runs is not None else ""
+        print(f"{self.description}: {self.completed:.0f}/{self.total:.0f} {self.unit} ({100 * done:.0f}%){runs_part} · "
+              f"{_clock(elapsed)} elapsed · ETA {eta}", file=sys.stderr, flush=True)
+
+
+def log_progress_every() -> float | None:
+    """Seconds between `LogProgress` lines when stderr is not a terminal (PHENOLAB_PROGRESS_EVERY,
+    default 60; 0 means never), or None for Rich's live bar: a terminal, or PHENOLAB_PROGRESS=1."""
+    if sys.stderr.isatty() or os.environ.get("PHENOLAB_PROGRESS") == "1":
+        return None
+    every = os.environ.get("PHENOLAB_PROGRESS_EVERY", "60")
+    try:
+        seconds = float(every)
+    except ValueError:
+        fail(f"PHENOLAB_PROGRESS_EVERY={every!r}: must be a number of seconds (0 turns it off)")
+    return seconds if seconds > 0 else float("inf")
 
 
 @contextmanager
 def training_progress(total_runs: int, total_steps: int) -> Iterator[Progress | LogProgress]:
-    """A Rich bar over optimizer steps of all batches, with runs done, speed and ETA; when stderr
-    is not a terminal, a `LogProgress` line every PHENOLAB_PROGRESS_EVERY seconds (default 60;
-    0 turns it off) unless PHENOLAB_PROGRESS=1 asks for the Rich bar anyway."""
-    if not sys.stderr.isatty() and os.environ.get("PHENOLAB_PROGRESS") != "1":
-        every = os.environ.get("PHENOLAB_PROGRESS_EVERY", "60")
-        try:
-            seconds = float(every)
-        except ValueError:
-            fail(f"PHENOLAB_PROGRESS_EVERY={every!r}: must be a number of seconds (0 turns it off)")
-        yield LogProgress(total_runs, seconds if seconds > 0 else float("inf"))
+    """A Rich bar over optimizer steps of all batches, with runs done, speed and ETA; plain
+    `LogProgress` lines instead when stderr is not a terminal (`log_progress_every`)."""
+    every = log_progress_every()
+    if every is not None:
+        yield LogProgress(every, "steps", total_runs)
         return
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,9 +16,11 @@ from rich.text import Text
 from phenolab.cli._common import (
     CatalogOpt,
     JsonOpt,
+    LogProgress,
     console,
     err_console,
     fail,
+    log_progress_every,
     open_catalog,
     resolve_phenomenon,
     set_threads,
@@ -65,13 +66,13 @@ def sweep_runs(settings: list[Setting], seeds: list[int], catalog: Any, *, execu
         err_console.print(f"sweep: {len(settings)} setting(s) × {len(seeds)} seed(s) = {in_grid} runs; "
                           f"{stored} already in {catalog.path}; training {todo} in {len(batches)} batch(es) "
                           f"({executor})", highlight=False, soft_wrap=True)
-    progress = Progress(
+    every = float("inf") if quiet else log_progress_every()
+    progress: Progress | LogProgress = LogProgress(every, "runs") if every is not None else Progress(
         TextColumn("[bold]sweep"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} runs"),
         RunsPerSecond(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
         console=err_console, transient=False,
-        disable=quiet or (not sys.stderr.isatty() and os.environ.get("PHENOLAB_PROGRESS") != "1"),
     )
-    with progress:
+    with progress if isinstance(progress, Progress) else nullcontext():
         task = progress.add_task("sweep", total=max(todo, 1))
         outcome = run_sweep(batches, catalog, executor=executor, address=address, device=device,
                             cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task,
