@@ -37,7 +37,7 @@ from phenolab.phenomena._base import (
 from phenolab.phenomena.grokking_accelerators import accelerator_variants, compare_figure, compare_signature
 from phenolab.settings import SettingError, register_setting, resolve_setting
 
-MEASURE_PANELS = ("weight_norm", "fourier_sparsity")  # drawn beside accuracy and loss when recorded
+MEASURE_PANELS = ("weight_norm", "fourier_sparsity", "softmax_collapse")  # drawn beside accuracy and loss when recorded
 THRESHOLD = 0.99
 RELATIVE_TEST = 0.9
 TEST_THRESHOLD_RELATIVE: set[str] = {"omnigrok2022"}  # settings whose t_test is relative to the best test acc
@@ -101,6 +101,26 @@ register_setting(
     description="mechanistic-interpretability grokking; GPU recommended",
 )
 register_setting(
+    "prieto2025",
+    {
+        "task": {"name": "modular", "p": 113, "op": "+", "train_fraction": 0.4},
+        "model": {"name": "mlp", "width": 200, "depth": 2, "bias": False},
+        "optim": {"name": "adamw", "lr": 1e-2, "betas": [0.9, 0.99], "eps": 1e-25, "weight_decay": 0.0},
+        "schedule": {"steps": 1000},
+        "loss": "ce",
+        "eval": {"points": 60},
+        # Prieto et al.'s account: without weight decay the float32 softmax collapses to one-hot on
+        # the training set, the cross-entropy gradient vanishes, and the network never generalizes
+        "measures": ["softmax_collapse", "weight_norm"],
+    },
+    source="Prieto, Barsbey, Mediano & Birdal 2025, 'Grokking at the edge of numerical stability' "
+    "(LucasPrietoAl/grokking-at-the-edge-of-numerical-stability, run_main_experiments.sh Fig. 1): "
+    "one-hot(a) ⊕ one-hot(b) → MLP [200, 200] ReLU, no bias → 113; a + b mod 113, fraction 0.4; full batch; "
+    "softmax cross-entropy in float32; AdamW lr 1e-2 betas (0.9, 0.99) eps 1e-25, no weight decay",
+    description="the setting of StableMax and ⊥Grad: without an accelerator it does not generalize "
+    "(softmax collapse); try --compare accelerators",
+)
+register_setting(
     "omnigrok2022",
     {
         "task": {"name": "mnist1d", "num_samples": 5000, "train_size": 1000},
@@ -158,7 +178,7 @@ def evaluation_resolution(steps: np.ndarray, at: float | None) -> float | None:
 
 class Grokking(Phenomenon):
     name = "grokking"
-    canonical = ("gromov2023", "power2022", "nanda2023", "omnigrok2022")
+    canonical = ("gromov2023", "prieto2025", "power2022", "nanda2023", "omnigrok2022")
     default_setting = "gromov2023"
 
     def study(self, setting_name: str, seeds: list[int], overrides: dict[str, Any], quick: bool,
