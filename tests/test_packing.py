@@ -85,6 +85,16 @@ def test_planner_packs_narrow_widths_not_wide_ones():
     assert width_key(validate_setting({**BASE, "model": {"name": "mlp", "widths": [8, 4]}})) is None
 
 
+def test_activation_nonzero_at_zero_is_not_packed(monkeypatch):
+    """Padding relies on σ(0) = 0; an activation without it must train alone."""
+    import phenolab.models.mlp as mlp
+
+    setting = widths(BASE, [4])[0]
+    assert width_key(setting) is not None
+    monkeypatch.setitem(mlp.ACTIVATIONS, setting.model.activation, torch.sigmoid)
+    assert width_key(setting) is None
+
+
 def test_sweep_of_widths_is_packed_and_stored_at_own_width(tmp_path):
     catalog = Catalog(tmp_path)
     settings = widths(BASE, [2, 5, 9])

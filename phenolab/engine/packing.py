@@ -3,8 +3,8 @@
 A double-descent sweep trains many widths, and a narrow one alone is all per-step overhead:
 greydanus_kobak2024's widths 2–36 took ~70 s of an 8-minute sweep for < 1% of its FLOPs. A
 width-h MLP is a width-H MLP whose extra hidden units have zero weights in and out and zero
-bias: every activation here has σ(0) = 0, so such a unit outputs 0, and since its outgoing
-weights are 0 its gradients in and out are exactly 0 too — the padded entries stay exactly zero
+bias: with σ(0) = 0 (every built-in activation; `width_key` checks it) such a unit outputs 0,
+and since its outgoing weights are 0 its gradients in and out are exactly 0 too — the padded entries stay exactly zero
 under SGD, momentum, Adam(W), weight decay and the gradient filters (tested), and the replica
 computes its own width's function. Each replica is drawn at its own width from its own
 generators (PyTorch's default init depends on fan-in), then padded; measures, checkpoints and
@@ -27,6 +27,7 @@ import torch
 from phenolab._rng import generators
 from phenolab.engine.train import BatchResult, ProgressFn, ReplicaGroup, resolve_device, train
 from phenolab.models import Params, build_model, model_class
+from phenolab.models.mlp import ACTIVATIONS
 from phenolab.settings import Setting
 from phenolab.tasks import TaskData, build_task
 
@@ -49,9 +50,16 @@ def width_key(setting: Setting) -> str | None:
     model = setting.model
     if model.name != "mlp" or model.widths is not None or model.depth < 1 or setting.prune is not None:
         return None
-    if setting.optim.name == "lstsq":
+    if setting.optim.name == "lstsq" or not _zero_at_zero(model.activation):
         return None
     return setting.with_overrides({"model.width": 1}).canonical_json()
+
+
+def _zero_at_zero(activation: str) -> bool:
+    """σ(0) = 0, which padding needs: a unit with zero weights in must output exactly 0. True of
+    every built-in activation; checked so that one added to `ACTIVATIONS` without it is not packed."""
+    act = ACTIVATIONS.get(activation)
+    return act is not None and bool(act(torch.zeros(1)).eq(0).all())
 
 
 def step_flops(setting: Setting, width: int, dims: tuple[int, int], n_train: int) -> float:
