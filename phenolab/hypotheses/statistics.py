@@ -11,8 +11,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import rankdata
-from scipy.stats import t as student_t
 
 
 def spearman(m: np.ndarray, t: np.ndarray) -> float:
@@ -53,6 +51,8 @@ def explained_by(v: np.ndarray, confounds: Sequence[np.ndarray]) -> bool:
 def rank_residual(v: np.ndarray, confounds: Sequence[np.ndarray]) -> np.ndarray:
     """rank(v) minus its least-squares fit on [1, rank(Z) for each confound Z]: what of v's
     ordering the confounds leave (all values finite)."""
+    from scipy.stats import rankdata  # imported when used: scipy.stats costs ~1 s at every CLI start
+
     design = np.column_stack([np.ones(len(v))] + [rankdata(np.asarray(z, float)) for z in confounds])
     r = rankdata(np.asarray(v, float))
     coef, *_ = np.linalg.lstsq(design, r, rcond=None)
@@ -74,6 +74,8 @@ def summary(values: Sequence[float]) -> dict[str, float | int | None]:
     out["mean"] = float(arr.mean())
     out["sd"] = float(arr.std(ddof=1)) if arr.size > 1 else 0.0
     if arr.size > 1:
+        from scipy.stats import t as student_t
+
         half = float(student_t.ppf(0.975, arr.size - 1)) * out["sd"] / math.sqrt(arr.size)
         out["ci95"] = [out["mean"] - half, out["mean"] + half]
     return out
