@@ -23,8 +23,8 @@ def cli(*args: str):
     return runner.invoke(app, list(args), catch_exceptions=False)
 
 
-def phenolab_subprocess(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PHENOLAB_THREADS="1")
+def phenolab_subprocess(*args: str, cwd: Path, **env_vars: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PHENOLAB_THREADS="1", **env_vars)
     return subprocess.run([sys.executable, "-c", "from phenolab.cli import main; main()", *args],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
@@ -106,10 +106,8 @@ def test_demo_command_end_to_end_small(tmp_path):
 
 def test_progress_lines_when_stderr_is_a_log(tmp_path):
     """Not a terminal: plain progress lines on stderr (here one per update), JSON alone on stdout."""
-    env = dict(os.environ, PHENOLAB_THREADS="1", PHENOLAB_PROGRESS_EVERY="1e-9")
     args = ["train", *TINY, "--set", "schedule.epochs=60", "--seeds", "0-1", "--catalog", str(tmp_path / "c"), "--json"]
-    proc = subprocess.run([sys.executable, "-c", "from phenolab.cli import main; main()", *args],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    proc = phenolab_subprocess(*args, cwd=tmp_path, PHENOLAB_PROGRESS_EVERY="1e-9")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["trained"] == 2
     lines = [ln for ln in proc.stderr.splitlines() if " steps (" in ln]
@@ -120,20 +118,16 @@ def test_progress_lines_when_stderr_is_a_log(tmp_path):
 
 
 def test_sweep_progress_lines_when_stderr_is_a_log(tmp_path):
-    env = dict(os.environ, PHENOLAB_THREADS="1", PHENOLAB_PROGRESS_EVERY="1e-9")
     args = ["sweep", "mnist1d_mlp", "--set", "task.num_samples=300", "--set", "schedule.epochs=2",
             "--grid", "model.width=8,16", "--seeds", "0-1", "--catalog",
             str(tmp_path / "c")]
-    proc = subprocess.run([sys.executable, "-c", "from phenolab.cli import main; main()", *args],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    proc = phenolab_subprocess(*args, cwd=tmp_path, PHENOLAB_PROGRESS_EVERY="1e-9")
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"^sweep: 4/4 runs \(100%\) · 0:00:\d\d elapsed · ETA 0:00:00$", proc.stderr, re.M), proc.stderr
 
 
 def test_progress_every_must_be_a_number(tmp_path):
-    env = dict(os.environ, PHENOLAB_THREADS="1", PHENOLAB_PROGRESS_EVERY="soon")
     args = ["train", *TINY, "--seeds", "0", "--catalog", str(tmp_path / "c")]
-    proc = subprocess.run([sys.executable, "-c", "from phenolab.cli import main; main()", *args],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    proc = phenolab_subprocess(*args, cwd=tmp_path, PHENOLAB_PROGRESS_EVERY="soon")
     assert proc.returncode == 2 and "PHENOLAB_PROGRESS_EVERY='soon'" in proc.stderr
     assert not (tmp_path / "c").exists() or Catalog(tmp_path / "c").count_runs() == 0

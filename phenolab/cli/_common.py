@@ -80,12 +80,18 @@ def _clock(seconds: float) -> str:
 class LogProgress:
     """Progress as plain lines on stderr, at most one per `every` seconds: for runs whose stderr
     is a log file (nohup, a cluster job), where a live bar would show nothing until the end.
-    Quiet for runs shorter than `every`. Same `add_task`/`update` calls as Rich's Progress."""
+    Quiet for runs shorter than `every`. Used like Rich's Progress: `with`, `add_task`, `update`."""
 
     def __init__(self, every: float, unit: str = "steps", total_runs: int | None = None) -> None:
         self.every, self.unit, self.total_runs = every, unit, total_runs
         self.start = self.last = time.monotonic()
         self.description, self.total, self.completed, self.runs = "", 0, 0, 0
+
+    def __enter__(self) -> LogProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
     def add_task(self, description: str, total: int, runs: int = 0) -> int:
         self.description, self.total, self.runs = description, total, runs
@@ -123,10 +129,7 @@ def training_progress(total_runs: int, total_steps: int) -> Iterator[Progress | 
     """A Rich bar over optimizer steps of all batches, with runs done, speed and ETA; plain
     `LogProgress` lines instead when stderr is not a terminal (`log_progress_every`)."""
     every = log_progress_every()
-    if every is not None:
-        yield LogProgress(every, "steps", total_runs)
-        return
-    progress = Progress(
+    progress = LogProgress(every, "steps", total_runs) if every is not None else Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("steps · runs {task.fields[runs]}/" + str(total_runs)),
         TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=False,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -72,7 +71,7 @@ def sweep_runs(settings: list[Setting], seeds: list[int], catalog: Any, *, execu
         RunsPerSecond(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
         console=err_console, transient=False,
     )
-    with progress if isinstance(progress, Progress) else nullcontext():
+    with progress:
         task = progress.add_task("sweep", total=max(todo, 1))
         outcome = run_sweep(batches, catalog, executor=executor, address=address, device=device,
                             cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task,

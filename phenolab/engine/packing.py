@@ -4,9 +4,9 @@ A double-descent sweep trains many widths, and a narrow one alone is all per-ste
 greydanus_kobak2024's widths 2–36 took ~70 s of an 8-minute sweep for < 1% of its FLOPs. A
 width-h MLP is a width-H MLP whose extra hidden units have zero weights in and out and zero
 bias: with σ(0) = 0 (every built-in activation; `width_key` checks it) such a unit outputs 0,
-and since its outgoing weights are 0 its gradients in and out are exactly 0 too — the padded entries stay exactly zero
-under SGD, momentum, Adam(W), weight decay and the gradient filters (tested), and the replica
-computes its own width's function. Each replica is drawn at its own width from its own
+and since its outgoing weights are 0 its gradients in and out are exactly 0 too — the padded
+entries stay exactly zero under SGD, momentum, Adam(W), weight decay and the gradient filters
+(tested), and the replica computes its own width's function. Each replica is drawn at its own width from its own
 generators (PyTorch's default init depends on fan-in), then padded; measures, checkpoints and
 final parameters are read back at the replica's own width, so a packed run is stored exactly
 as if it had been trained alone (to float tolerance: summing a few more exact zeros can change
