@@ -172,11 +172,10 @@ def _early_stopping(catalog: Catalog, study: Study, seeds: list[int], caps: np.n
     steps (an oracle, like the optimal ridge: Nakkiran et al. 2019 find it removes or shrinks the
     model-wise peak), and whether that curve still has a peak beyond the seed spread. Adds
     `test_es_mean/sd` to each capacity's row."""
-    best = []
-    for setting in study.settings:
-        df = catalog.curves(setting_id=setting.id, metrics=["test_acc"])
-        best.append(1 - df[df["seed"].isin(seeds)].groupby("seed")["value"].max().loc[seeds].to_numpy())
-    err = np.stack(best, axis=1)  # [seeds, capacities]
+    ids = [s.id for s in study.settings]
+    df = catalog.curves(run_ids=[run_id_for(sid, seed) for sid in ids for seed in seeds], metrics=["test_acc"])
+    best = df.groupby(["setting_id", "seed"])["value"].max()
+    err = 1 - np.array([[best.loc[(sid, seed)] for sid in ids] for seed in seeds])  # [seeds, capacities]
     mean, sd = err.mean(0), _sd(err)
     for row, m, s in zip(per_capacity, mean, sd, strict=True):
         row["test_es_mean"], row["test_es_sd"] = float(m), float(s)
