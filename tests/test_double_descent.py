@@ -239,3 +239,10 @@ def test_cli_reproduce_exact_setting_json(tmp_path):
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert out["peak_present"] is True and out["mean_curve_peak"] == 40 and out["trained"] == 60
+
+
+def test_quick_note_says_when_a_set_field_replaces_its_quick_value():
+    dd = PHENOMENA["double-descent"]
+    assert "replaces" not in dd.study("greydanus_kobak2024", [0], {}, quick=True).note
+    study = dd.study("greydanus_kobak2024", [0], {"schedule.epochs": 3}, quick=True)
+    assert study.settings[0].schedule.epochs == 3 and "--set schedule.epochs replaces" in study.note

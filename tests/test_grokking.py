@@ -94,3 +94,11 @@ def test_relapses_after_generalizing_are_counted():
     assert sig["t_test"] == 20 and sig["relapses"] == 2 and sig["min_test_acc_after"] == pytest.approx(0.3)
     never = run_signature(steps, train, np.zeros(7))
     assert never["relapses"] is None and never["min_test_acc_after"] is None and never["phase"] == "memorization"
+
+
+def test_quick_budget_and_its_note_yield_to_a_user_set_budget():
+    grokking = PHENOMENA["grokking"]
+    quick = grokking.study("nanda2023", [0], {}, quick=True)
+    assert quick.settings[0].schedule.steps == 20_000 and "--quick" in quick.note
+    own = grokking.study("nanda2023", [0], {"schedule.steps": 20}, quick=True)
+    assert own.settings[0].schedule.steps == 20 and own.note == "" and not own.quick

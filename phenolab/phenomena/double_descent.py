@@ -169,6 +169,9 @@ class DoubleDescent(Phenomenon):
         quick_over = dict(sweep.quick_overrides) if quick else {}
         base = resolve_setting(setting_name, {**quick_over, **overrides})
         note = sweep.quick_note if quick and sweep.quick_values is not None else ""
+        replaced = [k for k in quick_over if k in overrides]
+        if note and replaced:
+            note += f" (but --set {', '.join(replaced)} replaces --quick's value)"
         values = sweep.quick_values if quick and sweep.quick_values is not None else sweep.values
         scale = _field(base, sweep.relative_to) if sweep.relative_to else 1
         if not isinstance(scale, int):

@@ -185,6 +185,8 @@ class Grokking(Phenomenon):
               options: dict[str, Any] | None = None) -> Study:
         quick_over: dict[str, Any] = {}
         note = ""
+        if "schedule.steps" in overrides:  # the user's budget wins; no note about --quick's
+            quick = False
         if quick and setting_name in QUICK_STEPS:
             quick_over = {"schedule.steps": QUICK_STEPS[setting_name]}
             full = resolve_setting(setting_name, {}).schedule.steps
