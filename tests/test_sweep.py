@@ -43,9 +43,15 @@ def run_cli(args: list[str], capsys, monkeypatch) -> tuple[int, str, str]:
     return int(exc.value.code or 0), out.out, out.err
 
 
+# Ctrl-C is KeyboardInterrupt even when this test runs with SIGINT ignored (a shell's background
+# job, `nohup`): a child inherits SIG_IGN, and Python then leaves it ignored.
+SWEEP_MAIN = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+              "from phenolab.cli import main; main()")
+
+
 def subprocess_sweep(args: list[str], cwd: Path) -> subprocess.Popen:
     env = dict(os.environ, PHENOLAB_THREADS="1")
-    return subprocess.Popen([sys.executable, "-c", "from phenolab.cli import main; main()", "sweep", *args],
+    return subprocess.Popen([sys.executable, "-c", SWEEP_MAIN, "sweep", *args],
                             cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
