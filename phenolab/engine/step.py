@@ -145,16 +145,14 @@ class MlpGrads:
 
     def _output_grad(self, z: torch.Tensor, y: torch.Tensor, b: int) -> torch.Tensor:
         """d(mean loss)/dz per replica, z [K, C, B]. MSE overwrites z (nothing reads it after)."""
+        if self.loss == "mse" and self.num_classes is None:
+            return z.sub_(y.transpose(1, 2)).mul_(2.0 / z[0].numel())
+        # minus one_hot(y), in place: adding −1 at the label is subtracting 1 (the same bits), and
+        # no [K, C, B] target is built
+        minus_one = z.new_full((1, 1, 1), -1.0).expand(z.shape[0], 1, b)
         if self.loss == "ce":
-            g = torch.softmax(z, dim=1)
-            g.scatter_add_(1, y.unsqueeze(1), g.new_full((1, 1, 1), -1.0).expand(z.shape[0], 1, b))
-            return g.div_(b)
-        scale = 2.0 / z[0].numel()
-        if self.num_classes is None:
-            return z.sub_(y.transpose(1, 2)).mul_(scale)
-        # z − one_hot(y) in place: adding −1 at the label is subtracting 1 (the same bits), and no
-        # [K, C, B] target is built (gradients bitwise as before; no step-time change measurable)
-        return z.scatter_add_(1, y.unsqueeze(1), z.new_full((1, 1, 1), -1.0).expand(z.shape[0], 1, b)).mul_(scale)
+            return torch.softmax(z, dim=1).scatter_add_(1, y.unsqueeze(1), minus_one).div_(b)
+        return z.scatter_add_(1, y.unsqueeze(1), minus_one).mul_(2.0 / z[0].numel())
 
 
 def _linear_t(w: torch.Tensor, b: torch.Tensor | None, h: torch.Tensor) -> torch.Tensor:
