@@ -25,6 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+# isort: off
+import phenolab  # first: on AMD CPUs it must load before torch, phenolab/_mkl_amd.py)
+# isort: on
+
 import torch
 import torch.nn.functional as F
 from rich.console import Console
@@ -192,7 +196,8 @@ def main() -> None:
     peak = matmul_peak()
     console.print(f"torch {torch.__version__} · {platform.processor() or platform.machine()} · "
                   f"{os.cpu_count()} cores · threads {torch.get_num_threads()} · "
-                  f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
+                  f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')} · "
+                  f"MKL AMD shim {phenolab._mkl_amd.STATE}")
     console.print(f"MLP 40→H→H→10 ReLU · MNIST-1D {args.samples} samples · Adam lr 1e-3 · "
                   f"batch {args.batch} · eval at steps 0, 1, last")
     warm = make_setting(8, 2, args.batch, 200)  # lazy initialisation (MKL, allocator) is nobody's time

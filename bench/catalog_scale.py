@@ -23,11 +23,14 @@ import tempfile
 import time
 from pathlib import Path
 
+# isort: off
+import phenolab  # noqa: F401  (first: on AMD CPUs it must load before torch, phenolab/_mkl_amd.py)
+# isort: on
+
 import numpy as np
 import torch
 from typer.testing import CliRunner
 
-import phenolab  # noqa: F401
 from phenolab.catalog import Catalog, RunRecord
 from phenolab.cli import app
 from phenolab.execute.grid import parse_grid_arg

@@ -27,6 +27,10 @@ import os
 import platform
 import time
 
+# isort: off
+import phenolab  # first: on AMD CPUs it must load before torch, phenolab/_mkl_amd.py)
+# isort: on
+
 import torch
 import torch.nn.functional as F
 
@@ -190,7 +194,8 @@ def main() -> None:
     data = build_task(setting_at(16).task, seeds, "features", torch.float32)
     peak = matmul_peak()
     print(f"torch {torch.__version__} · {platform.processor() or platform.machine()} · {os.cpu_count()} cores · "
-          f"threads {torch.get_num_threads()} · float32 matmul peak (2048³) {peak:.1f} GFLOP/s")
+          f"threads {torch.get_num_threads()} · float32 matmul peak (2048³) {peak:.1f} GFLOP/s · "
+          f"MKL AMD shim {phenolab._mkl_amd.STATE}")
     train(setting_at(8, **{"schedule.steps": 5, "eval.points": 2}), [0, 1], data=None)  # warm-up
 
     print(f"\n(1) batched vs per-model loop: widths {widths}, {len(seeds)} seeds, {epochs} epoch(s) each")

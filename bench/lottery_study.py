@@ -23,9 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
+# isort: off
+import phenolab  # noqa: F401  (first: on AMD CPUs it must load before torch, phenolab/_mkl_amd.py)
+# isort: on
+
 import torch
 
-import phenolab  # noqa: F401  (registers tasks, models, phenomena)
 from phenolab.catalog import Catalog
 from phenolab.phenomena.lottery import LOTTERY
 from phenolab.phenomena.pruning import run_rounds

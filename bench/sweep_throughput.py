@@ -19,9 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
+# isort: off
+import phenolab  # noqa: F401  (first: on AMD CPUs it must load before torch, phenolab/_mkl_amd.py)
+# isort: on
+
 import torch
 
-import phenolab  # noqa: F401  (registers settings and measures)
 from phenolab.catalog import Catalog
 from phenolab.engine import train
 from phenolab.execute.grid import expand_grid, parse_grid_arg, resolve_axes

@@ -5,11 +5,15 @@ and explanations are tested against it. The public API is small: `Setting`, `Cat
 `train`, `run`, `named_setting`.
 """
 
-from phenolab import measures, models, phenomena, tasks  # noqa: F401  (register the built-in components)
-from phenolab.catalog import Catalog, CatalogError
-from phenolab.engine import BatchResult, train
-from phenolab.execute import plan_batches, run_local
-from phenolab.settings import Setting, SettingError, named_setting, resolve_setting
+from phenolab import _mkl_amd
+
+_mkl_amd.enable()  # before anything imports torch: see `_mkl_amd` (MKL's fast kernels on AMD CPUs)
+
+from phenolab import measures, models, phenomena, tasks  # noqa: E402, F401  (register the built-in components)
+from phenolab.catalog import Catalog, CatalogError  # noqa: E402
+from phenolab.engine import BatchResult, train  # noqa: E402
+from phenolab.execute import plan_batches, run_local  # noqa: E402
+from phenolab.settings import Setting, SettingError, named_setting, resolve_setting  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -3,7 +3,11 @@
 import os
 
 import pytest
+
+# isort: off
+import phenolab  # noqa: F401  (before torch, as the CLI does: MKL's vendor check, `phenolab/_mkl_amd.py`)
 import torch
+# isort: on
 
 torch.set_num_threads(1)
 os.environ.setdefault("PHENOLAB_THREADS", "1")

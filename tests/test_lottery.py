@@ -291,3 +291,12 @@ def test_each_round_and_control_has_its_own_id():
     assert plan.dense().id == resolve_setting(NAME, {}).id  # `phenolab train` of the canonical setting reuses it
     plain = validate_setting({k: v for k, v in plan.base.model_dump(mode="json").items() if k != "prune"})
     assert plain.prune is None and plain.id != plan.dense().id
+
+
+def test_quick_note_never_claims_a_budget_a_set_field_replaced():
+    quick = LOTTERY.study(NAME, [0], {}, True)
+    assert quick.quick and quick.settings[0].schedule.epochs == 5 and "5 epochs per round" in quick.note
+    own = LOTTERY.study(NAME, [0], {"schedule.epochs": 3}, True)  # the user's budget replaces --quick's
+    assert own.settings[0].schedule.epochs == 3 and own.note == "" and not own.quick
+    other = LOTTERY.study(NAME, [0], {"optim.lr": 1e-3}, True)  # an unrelated field leaves --quick on
+    assert other.quick and other.settings[0].schedule.epochs == 5 and other.note == quick.note

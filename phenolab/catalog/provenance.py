@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from phenolab import _mkl_amd
+
 _PKG_DIR = Path(__file__).resolve().parent.parent  # the `phenolab` package directory
 
 
@@ -85,6 +87,7 @@ def collect_provenance(device: str, threads: int) -> dict[str, Any]:
         "device_name": None,
         "threads": int(threads),
         "torch_threads": torch.get_num_threads(),
+        "mkl_amd_shim": _mkl_amd.STATE,  # which GEMM kernels ran (they round differently)
         "git_commit": commit,
         "git_dirty": dirty,
         "timestamp": utc_now(),

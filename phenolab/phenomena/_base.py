@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from phenolab.catalog import Catalog
-from phenolab.settings import Setting
+from phenolab.settings import Setting, resolve_setting
 
 
 def stat(values: Sequence[float]) -> dict[str, float | int | None]:
@@ -33,6 +33,25 @@ def first_step_at_least(steps: np.ndarray, values: np.ndarray, threshold: float)
     """The first recorded step whose value is ≥ threshold, or None (censored)."""
     hit = np.nonzero(values >= threshold)[0]
     return float(steps[hit[0]]) if hit.size else None
+
+
+def quick_setting(setting_name: str, overrides: dict[str, Any], quick: bool, quick_over: dict[str, Any],
+                  note: str, other_effects: bool = False) -> tuple[Setting, bool, str]:
+    """Resolve a named setting with `--quick`'s overrides under the user's `--set` ones.
+
+    The user's fields win. Returns (setting, quick, note): `quick` stays on only while some of its
+    effect is left (a quick field not replaced, or `other_effects` such as a shorter width grid),
+    and the note then names any `--set` field that replaced a quick value, so the output never
+    claims a budget the runs did not have.
+    """
+    quick_over = dict(quick_over) if quick else {}
+    replaced = sorted(k for k in quick_over if k in overrides)
+    setting = resolve_setting(setting_name, {**quick_over, **overrides})
+    if quick_over and not other_effects and len(replaced) == len(quick_over):
+        return setting, False, ""
+    if quick and replaced:
+        note += f" (but --set {', '.join(replaced)} replaces --quick's value)"
+    return setting, quick, note if quick else ""
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from phenolab.catalog import Catalog
-from phenolab.phenomena._base import Phenomenon, Study, register_phenomenon
+from phenolab.phenomena._base import Phenomenon, Study, quick_setting, register_phenomenon
 from phenolab.phenomena.bias_variance import optimal_ridge
 from phenolab.phenomena.epochwise import EPOCHWISE_SETTINGS, epochwise_figure, epochwise_signature
 from phenolab.settings import SettingError, register_setting, resolve_setting
@@ -166,12 +166,9 @@ class DoubleDescent(Phenomenon):
         if sweep.path in overrides:
             raise SettingError(f"--set {sweep.path}: {setting_name} sweeps this field over its grid; "
                                "set other fields only")
-        quick_over = dict(sweep.quick_overrides) if quick else {}
-        base = resolve_setting(setting_name, {**quick_over, **overrides})
-        note = sweep.quick_note if quick and sweep.quick_values is not None else ""
-        replaced = [k for k in quick_over if k in overrides]
-        if note and replaced:
-            note += f" (but --set {', '.join(replaced)} replaces --quick's value)"
+        has_quick_grid = sweep.quick_values is not None
+        base, quick, note = quick_setting(setting_name, overrides, quick, sweep.quick_overrides,
+                                          sweep.quick_note if has_quick_grid else "", other_effects=has_quick_grid)
         values = sweep.quick_values if quick and sweep.quick_values is not None else sweep.values
         scale = _field(base, sweep.relative_to) if sweep.relative_to else 1
         if not isinstance(scale, int):

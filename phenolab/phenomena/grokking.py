@@ -30,6 +30,7 @@ from phenolab.phenomena._base import (
     Phenomenon,
     Study,
     first_step_at_least,
+    quick_setting,
     register_phenomenon,
     stat,
     study_curves,
@@ -185,17 +186,15 @@ class Grokking(Phenomenon):
               options: dict[str, Any] | None = None) -> Study:
         quick_over: dict[str, Any] = {}
         note = ""
-        if "schedule.steps" in overrides:  # the user's budget wins; no note about --quick's
-            quick = False
-        if quick and setting_name in QUICK_STEPS:
+        if setting_name in QUICK_STEPS:
             quick_over = {"schedule.steps": QUICK_STEPS[setting_name]}
             full = resolve_setting(setting_name, {}).schedule.steps
             note = (f"--quick: the first {QUICK_STEPS[setting_name]:.0e} of the source's {full:.0e} steps (no decay "
                     "schedule: the same trajectory, cut short)").replace("e+0", "e")
-        elif quick and setting_name == "omnigrok2022":
+        elif setting_name == "omnigrok2022":
             quick_over = {"schedule.steps": 5000}
             note = "--quick: 5000 steps (the source trains 1e5)"
-        setting = resolve_setting(setting_name, {**quick_over, **overrides})
+        setting, quick, note = quick_setting(setting_name, overrides, quick, quick_over, note)
         compare = (options or {}).get("compare")
         if compare is not None:
             if compare != "accelerators":

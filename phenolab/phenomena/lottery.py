@@ -29,7 +29,7 @@ from phenolab.catalog import Catalog, CatalogError, run_id_for
 from phenolab.engine import evaluate, total_steps
 from phenolab.figures import save_figure
 from phenolab.models import BatchedModel, Params, model_class
-from phenolab.phenomena._base import Phenomenon, Study, register_phenomenon, stat
+from phenolab.phenomena._base import Phenomenon, Study, quick_setting, register_phenomenon, stat
 from phenolab.phenomena.pruning import (
     CONTROLS,
     INSTABILITY,
@@ -45,6 +45,7 @@ from phenolab.settings import Setting, SettingError, register_setting, resolve_s
 from phenolab.tasks import TaskData, build_task
 
 DEFAULT_ROUNDS = 15
+QUICK_EPOCHS = 5  # --quick's epochs per round
 MATCH_PP = 0.005  # a sparse net "matches" dense when within max(one dense sd, 0.5 pp) of its mean
 MATCH_RULE = "mean test acc >= dense mean - max(dense sd, 0.5 pp)"
 INTERPOLATION_POINTS = 11
@@ -255,11 +256,9 @@ class Lottery(Phenomenon):
     def study(self, setting_name: str, seeds: list[int], overrides: dict[str, Any], quick: bool,
               options: dict[str, Any] | None = None) -> Study:
         options = dict(options or {})
-        quick_over, note = {}, ""
-        if quick:
-            quick_over = {"schedule.epochs": 5}
-            note = "--quick: 5 epochs per round (the canonical setting trains 20)"
-        setting = resolve_setting(setting_name, {**quick_over, **overrides})
+        setting, quick, note = quick_setting(setting_name, overrides, quick, {"schedule.epochs": QUICK_EPOCHS},
+                                             f"--quick: {QUICK_EPOCHS} epochs per round (the canonical setting "
+                                             f"trains {resolve_setting(setting_name, {}).schedule.epochs})")
         plan = make_plan(setting, options)
         options["plan"] = plan
         return Study(self.name, setting_name, plan.settings(), seeds, quick, note, options)

@@ -23,6 +23,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from phenolab._cache import cache_dir
 from phenolab.settings import Mnist1dTask
 from phenolab.tasks._base import TaskData, register_task
 from phenolab.tasks.noise import check_input_kind, replicate_train
@@ -45,11 +46,6 @@ def dataset_args(cfg: Mnist1dTask) -> Mnist1dArgs:
         ("shear_scale", cfg.shear_scale), ("shuffle_seq", cfg.shuffle_seq),
         ("final_seq_length", cfg.final_seq_length), ("seed", cfg.data_seed),
     )
-
-
-def cache_dir() -> Path:
-    """Where generated data sets live on disk: `$PHENOLAB_CACHE`, else `~/.cache/phenolab`."""
-    return Path(os.environ.get("PHENOLAB_CACHE") or Path.home() / ".cache" / "phenolab")
 
 
 def cache_path(args: Mnist1dArgs) -> Path:
