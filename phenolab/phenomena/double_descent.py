@@ -169,7 +169,7 @@ class DoubleDescent(Phenomenon):
         has_quick_grid = sweep.quick_values is not None
         base, quick, note = quick_setting(setting_name, overrides, quick, sweep.quick_overrides,
                                           sweep.quick_note if has_quick_grid else "", other_effects=has_quick_grid)
-        values = sweep.quick_values if quick and sweep.quick_values is not None else sweep.values
+        values = sweep.quick_values if quick and has_quick_grid else sweep.values
         scale = _field(base, sweep.relative_to) if sweep.relative_to else 1
         if not isinstance(scale, int):
             raise SettingError(f"{sweep.relative_to} = {scale!r}: {setting_name} sweeps {sweep.path} in multiples "
