@@ -58,6 +58,7 @@ def _build(target: Path) -> None:
                               capture_output=True, text=True, timeout=60, check=False)
         if done.returncode != 0:
             raise OSError(f"{compiler} failed: {done.stderr.strip()[:200]}")
+        lib.chmod(0o755)  # whatever the umask: `enable` refuses a library others could write
         os.replace(lib, target)
 
 
@@ -79,6 +80,9 @@ def enable() -> str:
         try:
             if not lib.exists():
                 _build(lib)
+            st = lib.stat()  # code we load into the process: only our own, not writable by others
+            if st.st_uid != os.getuid() or st.st_mode & 0o022:
+                raise OSError(f"{lib} is not owned by this user or is writable by others")
             ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
             STATE = "on"
         except (OSError, subprocess.SubprocessError) as err:

@@ -67,3 +67,12 @@ def test_provenance_records_the_state():
     from phenolab.catalog import collect_provenance
 
     assert collect_provenance("cpu", 1)["mkl_amd_shim"] == _mkl_amd.STATE
+
+
+@pytest.mark.skipif(not can_help(), reason="needs Linux x86-64, an AMD CPU and a C compiler")
+def test_a_library_others_can_write_is_not_loaded(tmp_path):
+    assert probe(tmp_path)[0] == "on"
+    (lib,) = (tmp_path / "cache").glob("mkl_intel_cpu_true-*.so")
+    lib.chmod(0o777)
+    state, answer = probe(tmp_path)
+    assert state == f"off: {lib} is not owned by this user or is writable by others" and answer == "None"
