@@ -71,8 +71,8 @@ def enable() -> str:
         STATE = "off: PHENOLAB_MKL_AMD=0"
     elif not sys.platform.startswith("linux") or platform.machine() != "x86_64":
         STATE = "off: not Linux x86-64"
-    elif _cpu_vendor() != "AuthenticAMD":
-        STATE = f"off: CPU vendor {_cpu_vendor()} (MKL's fast paths are already used)"
+    elif (vendor := _cpu_vendor()) != "AuthenticAMD":
+        STATE = f"off: CPU vendor {vendor} (only AMD CPUs are known to need it)"
     elif "torch" in sys.modules:
         STATE = "off: torch was imported before phenolab"
     else:
