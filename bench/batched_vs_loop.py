@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TypeVar
 
 # isort: off
-import phenolab  # first: on AMD CPUs it must load before torch, phenolab/_mkl_amd.py)
+import phenolab  # first: on AMD CPUs it must load before torch (phenolab/_mkl_amd.py)
 # isort: on
 
 import torch

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 # isort: off
-import phenolab  # noqa: F401  (first: on AMD CPUs it must load before torch, phenolab/_mkl_amd.py)
+import phenolab  # noqa: F401  (first: on AMD CPUs it must load before torch; phenolab/_mkl_amd.py)
 # isort: on
 
 import numpy as np

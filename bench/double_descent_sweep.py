@@ -28,7 +28,7 @@ import platform
 import time
 
 # isort: off
-import phenolab  # first: on AMD CPUs it must load before torch, phenolab/_mkl_amd.py)
+import phenolab  # first: on AMD CPUs it must load before torch (phenolab/_mkl_amd.py)
 # isort: on
 
 import torch

@@ -29,7 +29,7 @@ import subprocess
 import sys
 
 # isort: off
-import phenolab  # first: on AMD CPUs it must load before torch, phenolab/_mkl_amd.py)
+import phenolab  # first: on AMD CPUs it must load before torch (phenolab/_mkl_amd.py)
 # isort: on
 
 import torch

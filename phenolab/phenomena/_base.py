@@ -44,14 +44,14 @@ def quick_setting(setting_name: str, overrides: dict[str, Any], quick: bool, qui
     and the note then names any `--set` field that replaced a quick value, so the output never
     claims a budget the runs did not have.
     """
-    quick_over = dict(quick_over) if quick else {}
+    quick_over = quick_over if quick else {}
     replaced = sorted(k for k in quick_over if k in overrides)
     setting = resolve_setting(setting_name, {**quick_over, **overrides})
-    if quick_over and not other_effects and len(replaced) == len(quick_over):
+    if not quick or (replaced and not other_effects and len(replaced) == len(quick_over)):
         return setting, False, ""
-    if quick and replaced:
+    if replaced:
         note += f" (but --set {', '.join(replaced)} replaces --quick's value)"
-    return setting, quick, note if quick else ""
+    return setting, True, note
 
 
 @dataclass
