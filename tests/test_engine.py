@@ -2,11 +2,14 @@
 the exact solve is the min-norm solution; training really learns."""
 
 import numpy as np
+import pytest
 import torch
 
 import phenolab  # noqa: F401
-from phenolab.engine import eval_steps, train, warmup_factor
+from phenolab.engine import eval_steps, evaluate, train, warmup_factor
+from phenolab.models import build_model, model_class
 from phenolab.settings import validate_setting
+from phenolab.tasks import build_task
 
 MLP_SGD = {
     "task": {"name": "mnist1d", "num_samples": 600, "label_noise": 0.1},
@@ -55,6 +58,28 @@ def test_mlp_replica_equals_alone_adamw_fullbatch_mse():
 
 def test_transformer_replica_equals_alone():
     _assert_replica_equals_alone(TRANSFORMER, seeds=(0, 1))
+
+
+@pytest.mark.parametrize("cfg", [
+    {**MLP_ADAMW_FULL, "dtype": "float64"},  # hand-derived MLP program, MSE
+    {**MLP_ADAMW_FULL, "loss": "stablemax_ce", "dtype": "float64"},  # autograd program
+    {**MLP_ADAMW_FULL, "task": {"name": "linear_regression", "d": 6, "n_train": 30}, "loss": "mse",
+     "model": {"name": "mlp", "width": 8}, "dtype": "float64"},  # regression: no accuracy
+])
+def test_full_batch_train_curves_equal_an_evaluation_of_the_recorded_params(cfg):
+    """On the full batch, train loss and accuracy come from the step's own forward (no second pass
+    over the training set): they must be what evaluating those parameters gives, last step included."""
+    setting = validate_setting({**cfg, "checkpoints": "eval"})
+    result = train(setting, [0, 1])
+    data = build_task(setting.task, [0, 1], model_class(setting.model.name).input_kind, torch.float64)
+    model = build_model(setting.model, data.input_dim, data.out_dim, data.seq_len)
+    names = ["train_loss", "train_acc"] if data.num_classes is not None else ["train_loss"]
+    assert set(names) < set(result.curves)
+    for i, step in enumerate(result.steps):
+        want = evaluate(setting, model, result.checkpoints[step], data)
+        for name in names:
+            np.testing.assert_allclose(result.curves[name][:, i], want[name].numpy(), rtol=1e-12, atol=1e-15)
+    assert result.curves["train_loss"][:, -1].max() < result.curves["train_loss"][:, 0].min()  # it trained
 
 
 def test_same_setting_and_seed_give_identical_numbers():

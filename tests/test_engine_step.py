@@ -196,3 +196,27 @@ def test_ridge_solve_is_exact_with_threads(shape):
         torch.set_num_threads(before)
     lhs = phi.transpose(1, 2) @ (phi @ w - y) + 1e-4 * n * w  # gradient of ‖Φw − y‖² / 2 + λn‖w‖² / 2
     assert float(lhs.abs().max()) < 1e-6 * float((phi.transpose(1, 2) @ y).abs().max())
+
+
+def test_full_batch_one_hot_gradient_by_lookup_matrices_equals_index_add():
+    """A batch passed again unchanged (full-batch training) takes the CSR lookup program for the
+    one-hot layer's gradient: the same sums as `index_add_` (close to rounding, in float32 too), and
+    a changed or new batch goes back to `index_add_`."""
+    setting = validate_setting({"task": {**MODULAR, "p": 23}, "model": {"name": "mlp", "width": 32, "depth": 1,
+                                "activation": "quadratic", "bias": False}, "loss": "mse"})
+    seeds = [0, 1, 2]
+    data = build_task(setting.task, seeds, "onehot", torch.float32)
+    model = build_model(setting.model, data.input_dim, data.out_dim)
+    params = model.init(generators(seeds, "init"), torch.float32)
+    program = MlpGrads(model, "mse", data.num_classes)
+    xb = data.x_train.clone()
+    first = _grads(program, params, xb, data.y_train)
+    assert program.lookups._lookups is None  # seen once: index_add_
+    second = _grads(program, params, xb, data.y_train)
+    assert len(program.lookups._lookups) == 3  # seen again: built, one per replica
+    for name in params:
+        torch.testing.assert_close(second[name], first[name], rtol=1e-6, atol=1e-7)
+    xb[0, 0, 0] = (xb[0, 0, 0] + 1) % 23  # in place: the lookups no longer describe it
+    changed = _grads(program, params, xb, data.y_train)
+    assert program.lookups._lookups is None
+    assert not torch.equal(changed["w0"], second["w0"])

@@ -28,6 +28,15 @@ def per_replica_loss(kind: str, out: torch.Tensor, y: torch.Tensor, num_classes:
     return (out - y).pow(2).reshape(k, -1).mean(1)
 
 
+def loss_and_correct(kind: str, out: torch.Tensor, y: torch.Tensor,
+                     num_classes: int | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """[K] mean loss of each replica over its batch and, for classification, [K] how many of its
+    samples the argmax (torch's: the first maximal class) gets right. Evaluation and the gradient
+    programs' train-set fit (`engine.step`) both measure with this one function."""
+    loss = per_replica_loss(kind, out, y, num_classes)
+    return loss, None if num_classes is None else (out.argmax(-1) == y).sum(1)
+
+
 def small_class_ce(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """[K] mean cross-entropy of logits [K, B, C], with the softmax over a strided class axis: for
     fewer than 16 classes torch's last-dim log-softmax is ~10× slower (6.5 vs 0.65 ms at

@@ -11,7 +11,10 @@ fastest on a 2-core CPU (K=32, batch 100):
   10–20% faster forward GEMM at H ≥ 256, but whole steps measured 0–25% slower, so no.)
 - weight gradients are written into last step's gradient buffers: a fresh `[K, 1024, 1024]`
   tensor each step is a new mmap whose page faults made that GEMM 1.5× slower;
-- no loss value and no autograd graph are built (curves come from evaluation, not from here).
+- no autograd graph is built, and no loss value except when asked for the batch's fit (`fit`):
+  on the full batch, a recorded step's forward doubles as the train-set evaluation;
+- the one-hot first layer's gradient is `onehot_grads.onehot_rows_backward`, and x²'s factor 2
+  rides on the small weight matrix instead of a pass over [B, H] activations.
 
 All GEMMs are batched (`bmm`): one `mm` per replica measured no faster once buffers were
 reused, and with several threads it was up to 5× slower (one parallel region per call). When a
@@ -29,40 +32,59 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
-from phenolab.engine.losses import per_replica_loss
+from phenolab.engine.losses import loss_and_correct, per_replica_loss
+from phenolab.engine.onehot_grads import FixedBatchLookups, onehot_rows_backward
 from phenolab.engine.passes import model_tokens, replicas_per_pass
 from phenolab.models import BatchedModel, Params
 from phenolab.models.mlp import BatchedMlp, onehot_matmul
 
-GradsOf = Callable[[Params, torch.Tensor, torch.Tensor, dict[str, torch.Tensor | None]], dict[str, torch.Tensor]]
+# The batch's fit, measured on the step's own forward: [K] mean loss, and [K] correct counts
+# (None for regression), as `losses.loss_and_correct` gives them.
+Fit = tuple[torch.Tensor, torch.Tensor | None]
+GradsOf = Callable[[Params, torch.Tensor, torch.Tensor, dict[str, torch.Tensor | None], bool],
+                   tuple[dict[str, torch.Tensor], Fit | None]]
 
 
 def set_grads_in_passes(params: Params, names: list[str], xb: torch.Tensor, yb: torch.Tensor,
-                        grads_of: GradsOf, out: dict[str, torch.Tensor | None], tokens: int = 1) -> None:
-    """Set `.grad` of `names` from `grads_of(params, xb, yb, out)`, run over all replicas at once
-    or, when their activations are large, over `replicas_per_pass` of them at a time, each pass
-    writing into its slice of the `out` buffers (or fresh ones)."""
+                        grads_of: GradsOf, out: dict[str, torch.Tensor | None], fit: bool = False,
+                        tokens: int = 1) -> Fit | None:
+    """Set `.grad` of `names` from `grads_of(params, xb, yb, out, fit)`, run over all replicas at
+    once or, when their activations are large, over `replicas_per_pass` of them at a time, each
+    pass writing into its slice of the `out` buffers (or fresh ones). Returns the batch's fit
+    when `fit` is asked for."""
     k, per = xb.shape[0], replicas_per_pass(params, xb.shape[1], tokens)
     if per >= k:
-        grads = grads_of(params, xb, yb, out)
+        grads, batch_fit = grads_of(params, xb, yb, out, fit)
     else:
         grads = {n: torch.empty_like(params[n]) if out.get(n) is None else out[n] for n in names}
+        fits = []
         for k0 in range(0, k, per):
             sl = slice(k0, k0 + per)
-            part = grads_of({n: p[sl] for n, p in params.items()}, xb[sl], yb[sl], {n: grads[n][sl] for n in names})
+            part, part_fit = grads_of({n: p[sl] for n, p in params.items()}, xb[sl], yb[sl],
+                                      {n: grads[n][sl] for n in names}, fit)
+            fits.append(part_fit)
             for n, g in part.items():
                 if g.data_ptr() != grads[n][sl].data_ptr():
                     grads[n][sl].copy_(g)
+        batch_fit = _cat_fits(fits) if fit else None
     for n, g in grads.items():
         params[n].grad = g
+    return batch_fit
+
+
+def _cat_fits(fits: list[Fit | None]) -> Fit:
+    losses = torch.cat([f[0] for f in fits if f is not None])
+    rights = [f[1] for f in fits if f is not None]
+    return losses, None if rights[0] is None else torch.cat(rights)  # type: ignore[arg-type]
 
 
 class GradProgram(Protocol):
-    """Sets `.grad` of every trainable parameter for one minibatch (`xb [K, B, ...]`, `yb`)."""
+    """Sets `.grad` of every trainable parameter for one minibatch (`xb [K, B, ...]`, `yb`); with
+    `fit`, also returns how well the parameters fit that batch, from the same forward."""
 
     strategy: str
 
-    def __call__(self, params: Params, xb: torch.Tensor, yb: torch.Tensor) -> None: ...
+    def __call__(self, params: Params, xb: torch.Tensor, yb: torch.Tensor, fit: bool = False) -> Fit | None: ...
 
 
 class AutogradGrads:
@@ -74,18 +96,18 @@ class AutogradGrads:
         self.model, self.loss, self.num_classes, self.trainable = model, loss, num_classes, trainable
         self.tokens = model_tokens(model)
 
-    def __call__(self, params: Params, xb: torch.Tensor, yb: torch.Tensor) -> None:
-        set_grads_in_passes(params, self.trainable, xb, yb, self._grads, {}, self.tokens)
+    def __call__(self, params: Params, xb: torch.Tensor, yb: torch.Tensor, fit: bool = False) -> Fit | None:
+        return set_grads_in_passes(params, self.trainable, xb, yb, self._grads, {}, fit, self.tokens)
 
-    def _grads(self, params: Params, xb: torch.Tensor, yb: torch.Tensor,
-               out: dict[str, torch.Tensor | None]) -> dict[str, torch.Tensor]:
+    def _grads(self, params: Params, xb: torch.Tensor, yb: torch.Tensor, out: dict[str, torch.Tensor | None],
+               fit: bool) -> tuple[dict[str, torch.Tensor], Fit | None]:
         """The trainable parameters' gradients, with these replicas as leaves of their own graph."""
         leaves = {n: p.detach().requires_grad_(n in self.trainable) for n, p in params.items()}
-        self._loss(leaves, xb, yb).sum().backward()
-        return {n: leaves[n].grad for n in self.trainable}
-
-    def _loss(self, params: Params, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        return per_replica_loss(self.loss, self.model.forward(params, xb), yb, self.num_classes)
+        logits = self.model.forward(leaves, xb)
+        loss = per_replica_loss(self.loss, logits, yb, self.num_classes)
+        loss.sum().backward()
+        right = None if self.num_classes is None or not fit else (logits.detach().argmax(-1) == yb).sum(1)
+        return {n: leaves[n].grad for n in self.trainable}, (loss.detach(), right) if fit else None
 
 
 class MlpGrads:
@@ -98,23 +120,37 @@ class MlpGrads:
         self.bias = model.cfg.bias
         self.loss, self.num_classes = loss, num_classes
         self.depth = len(model.dims()) - 1
+        self.lookups = FixedBatchLookups()
 
     @staticmethod
     def supports(model: BatchedModel, loss: str) -> bool:
         return type(model) is BatchedMlp and loss in ("ce", "mse")
 
-    def __call__(self, params: Params, xb: torch.Tensor, yb: torch.Tensor) -> None:
+    def __call__(self, params: Params, xb: torch.Tensor, yb: torch.Tensor, fit: bool = False) -> Fit | None:
         names = [n for n in params if n[0] in "wb"]
-        with torch.no_grad():
-            set_grads_in_passes(params, names, xb, yb, self._grads, {n: _reusable_grad(params[n]) for n in names})
+        buffers = {n: _reusable_grad(params[n]) for n in names}
+        lookups = self.lookups(xb, params["w0"].shape[1], params["w0"].dtype)
+        done = 0  # replicas before this pass (passes run in order)
 
-    def _grads(self, params: Params, xb: torch.Tensor, yb: torch.Tensor,
-               out: dict[str, torch.Tensor | None]) -> dict[str, torch.Tensor]:
-        """Gradients of every weight and bias, written into `out` buffers where given."""
+        def grads_of(p: Params, x: torch.Tensor, y: torch.Tensor, out: dict[str, torch.Tensor | None],
+                     fit: bool) -> tuple[dict[str, torch.Tensor], Fit | None]:
+            nonlocal done
+            part = None if lookups is None else lookups[done:done + x.shape[0]]
+            done += x.shape[0]
+            return self._grads(p, x, y, out, fit, part)
+
+        with torch.no_grad():
+            return set_grads_in_passes(params, names, xb, yb, grads_of, buffers, fit)
+
+    def _grads(self, params: Params, xb: torch.Tensor, yb: torch.Tensor, out: dict[str, torch.Tensor | None],
+               fit: bool, lookups: list[torch.Tensor] | None) -> tuple[dict[str, torch.Tensor], Fit | None]:
+        """Gradients of every weight and bias, written into `out` buffers where given (`lookups`:
+        the one-hot layer's CSR lookup matrices of these replicas, see `onehot_grads`)."""
         b = xb.shape[1]
         onehot = not xb.is_floating_point()
-        w = [params[f"w{i}"] for i in range(self.depth)]
-        bias = [params[f"b{i}"] if self.bias else None for i in range(self.depth)]
+        # detached: with `requires_grad` weights, embedding_bag takes its slower training kernel
+        w = [params[f"w{i}"].detach() for i in range(self.depth)]
+        bias = [params[f"b{i}"].detach() if self.bias else None for i in range(self.depth)]
         grads: dict[str, torch.Tensor] = {}
         # Forward, feature-major: ins[i] [K, n_i, B] is layer i's input, pre[i] its pre-activation.
         ins: list[torch.Tensor | None] = [None if onehot else xb.transpose(1, 2)]
@@ -127,21 +163,25 @@ class MlpGrads:
             pre.append(a)
             if i < self.depth - 1:
                 ins.append(_act(self.act, a))
+        batch_fit = loss_and_correct(self.loss, pre[-1].transpose(1, 2), yb, self.num_classes) if fit else None
         g = self._output_grad(pre[-1], yb, b)
         # Backward: g is d(sum of per-replica losses)/d(pre[i]), [K, n_{i+1}, B].
         for i in reversed(range(self.depth)):
             if self.bias:
                 grads[f"b{i}"] = g.sum(2).unsqueeze(1)
             if i == 0 and onehot:
-                grads["w0"] = _onehot_rows_backward(xb, g.transpose(1, 2), w[0].shape, out.get("w0"))
+                grads["w0"] = onehot_rows_backward(xb, g.transpose(1, 2), w[0].shape, out.get("w0"), lookups)
                 break
             grads[f"w{i}"] = torch.bmm(ins[i], g.transpose(1, 2), out=out.get(f"w{i}"))
+            # x²'s derivative 2x: the 2 rides on the (small) weight, not on a [K, B, H] pass; scaling
+            # by 2 is exact, so these are the bits of ·2 after the product
+            back = w[i] * 2 if self.act == "quadratic" else w[i]
             if i == 1 and onehot:  # layer 0 lives row-major: its gradient is computed row-major too
-                rows = torch.bmm(g.transpose(1, 2), w[1].transpose(1, 2))
+                rows = torch.bmm(g.transpose(1, 2), back.transpose(1, 2))
                 g = _act_backward(self.act, rows, pre[0].transpose(1, 2), ins[1].transpose(1, 2)).transpose(1, 2)
             elif i > 0:
-                g = _act_backward(self.act, torch.bmm(w[i], g), pre[i - 1], ins[i])
-        return grads
+                g = _act_backward(self.act, torch.bmm(back, g), pre[i - 1], ins[i])
+        return grads, batch_fit
 
     def _output_grad(self, z: torch.Tensor, y: torch.Tensor, b: int) -> torch.Tensor:
         """d(mean loss)/dz per replica, z [K, C, B]. MSE overwrites z (nothing reads it after)."""
@@ -181,7 +221,8 @@ def _act(kind: str, a: torch.Tensor) -> torch.Tensor:
 
 
 def _act_backward(kind: str, grad: torch.Tensor, a: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    """grad · act'(a), with the formulas autograd uses (h = act(a))."""
+    """grad · act'(a), with the formulas autograd uses (h = act(a)); for x², grad · a: the factor 2
+    of 2a is already in `grad` (see `MlpGrads._grads`)."""
     if kind == "relu":
         return torch.ops.aten.threshold_backward(grad, h, 0)
     if kind == "tanh":
@@ -189,7 +230,7 @@ def _act_backward(kind: str, grad: torch.Tensor, a: torch.Tensor, h: torch.Tenso
     if kind == "gelu":
         return torch.ops.aten.gelu_backward(grad, a)
     if kind == "quadratic":
-        return grad.mul_(a).mul_(2)
+        return grad.mul_(a)
     return grad
 
 
@@ -197,20 +238,6 @@ def _onehot_rows(idx: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> 
     """one_hot(idx).sum(-2) @ w (+ b) per replica, as `BatchedMlp` computes it: [K, B, J] -> [K, B, H]."""
     rows = onehot_matmul(idx, w)
     return rows if b is None else rows + b
-
-
-def _onehot_rows_backward(idx: torch.Tensor, grad: torch.Tensor, shape: torch.Size,
-                          out: torch.Tensor | None = None) -> torch.Tensor:
-    """Gradient of `_onehot_rows` w.r.t. w, from grad [K, B, H]: one `index_add_` per one-hot
-    slot (3× faster than `embedding_dense_backward`, which sorts the indices; same sums on CPU)."""
-    k, n_in, hidden = shape
-    offsets = idx + (torch.arange(k, device=idx.device) * n_in).view(-1, 1, 1)
-    src = grad.reshape(-1, hidden)
-    flat = (out.zero_() if out is not None else torch.zeros(shape, dtype=grad.dtype, device=grad.device))
-    flat = flat.view(k * n_in, hidden)
-    for j in range(idx.shape[2]):
-        flat.index_add_(0, offsets[..., j].reshape(-1), src)
-    return flat.view(shape)
 
 
 def grad_program(model: BatchedModel, loss: str, num_classes: int | None, trainable: list[str]) -> GradProgram:

@@ -21,7 +21,7 @@ from phenolab.engine.evaluate import evaluate, measure_key
 from phenolab.engine.gradient_filters import gradient_filter
 from phenolab.engine.optim import lstsq_readout, make_optimizer, step_function
 from phenolab.engine.schedule import eval_steps, total_steps, warmup_factor
-from phenolab.engine.step import grad_program
+from phenolab.engine.step import Fit, grad_program
 from phenolab.measures import MeasureContext, compute_measure
 from phenolab.models import BatchedModel, Params, build_model, model_class
 from phenolab.settings import Setting
@@ -136,15 +136,21 @@ def train(
 
     next_record = 0
     for step in range(total + 1):
-        if step == record_at[next_record]:
-            recorder.record(step, params)
+        record = step == record_at[next_record]
+        # On the full batch, a recorded step's own forward is the train-set evaluation: its fit
+        # is recorded instead of a second pass over the training set (at the last step, which
+        # takes no step, the program runs for its fit alone).
+        fit = None
+        if step < total or (record and batches.full):
+            idx = batches.next()
+            fit = grads(params, x_rows.take(idx), y_rows.take(idx), fit=record and batches.full)
+        if record:
+            recorder.record(step, params, fit)
             if setting.checkpoints == "eval" or (setting.checkpoints == "final" and step == total):
                 checkpoints[step] = _to_cpu(params)
             next_record += 1
         if step == total:
             break
-        idx = batches.next()
-        grads(params, x_rows.take(idx), y_rows.take(idx))
         if filter_grads is not None:
             filter_grads()
         for name, mask in masks.items():
@@ -242,11 +248,20 @@ class _Recorder:
         self.steps: list[int] = []
         self.values: dict[str, list[torch.Tensor]] = {}
 
-    def record(self, step: int, params: Params) -> None:
+    def record(self, step: int, params: Params, train_fit: Fit | None = None) -> None:
+        """Evaluate at `step`; `train_fit` (the gradient program's fit on the full training set,
+        at these parameters) stands in for evaluating the training set again."""
         self.steps.append(step)
         with torch.no_grad():
             detached = {n: p.detach() for n, p in params.items()}
-            metrics = evaluate(self.setting, self.model, detached, self.data)
+            if train_fit is None:
+                metrics = evaluate(self.setting, self.model, detached, self.data)
+            else:
+                loss, right = train_fit
+                metrics = {"train_loss": loss.double()}
+                if right is not None:
+                    metrics["train_acc"] = right.double() / self.data.n_train
+                metrics.update(evaluate(self.setting, self.model, detached, self.data, splits=("test",)))
             for spec in self.setting.measures:
                 metrics[measure_key(spec)] = self._measure(spec.name, spec.params, step, detached)
         for name, value in metrics.items():
