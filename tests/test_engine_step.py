@@ -111,6 +111,18 @@ def test_small_class_ce_equals_torch_cross_entropy():
     torch.testing.assert_close(per_replica_loss("ce", out, y, 10), flat)
 
 
+def test_classification_mse_equals_torch_mse_to_one_hot():
+    """Also for a strided (feature-major) view, as the gradient programs' fit passes it."""
+    out = torch.randn(3, 10, 9, dtype=torch.float64).transpose(1, 2)  # [3, 9, 10], not contiguous
+    y = torch.randint(0, 10, (3, 9))
+    target = torch.nn.functional.one_hot(y, 10).to(out.dtype)
+    torch_mse = torch.stack([torch.nn.functional.mse_loss(out[k], target[k]) for k in range(3)])
+    subtracted = (out - target).pow(2).reshape(3, -1).mean(1)  # the same sums in the same order
+    for got in (per_replica_loss("mse", out, y, 10), per_replica_loss("mse", out.contiguous(), y, 10)):
+        assert torch.equal(got, subtracted)
+        torch.testing.assert_close(got, torch_mse, rtol=1e-14, atol=0)
+
+
 def test_programs_chosen_per_model_and_loss_and_recorded():
     base = {"task": MNIST, "model": {"name": "mlp", "width": 8}, "schedule": {"steps": 3, "batch_size": 10},
             "eval": {"points": 2}}
