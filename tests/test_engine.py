@@ -65,6 +65,7 @@ def test_transformer_replica_equals_alone():
     {**MLP_ADAMW_FULL, "loss": "stablemax_ce", "dtype": "float64"},  # autograd program
     {**MLP_ADAMW_FULL, "task": {"name": "linear_regression", "d": 6, "n_train": 30}, "loss": "mse",
      "model": {"name": "mlp", "width": 8}, "dtype": "float64"},  # regression: no accuracy
+    {**TRANSFORMER, "schedule": {"steps": 12}, "dtype": "float64"},  # tokens, full batch (as nanda2023)
 ])
 def test_full_batch_train_curves_equal_an_evaluation_of_the_recorded_params(cfg):
     """On the full batch, train loss and accuracy come from the step's own forward (no second pass
