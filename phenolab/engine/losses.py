@@ -37,7 +37,12 @@ def loss_and_correct(kind: str, out: torch.Tensor, y: torch.Tensor,
     samples the argmax (torch's: the first maximal class) gets right. Evaluation and the gradient
     programs' train-set fit (`engine.step`) both measure with this one function."""
     loss = per_replica_loss(kind, out, y, num_classes)
-    return loss, None if num_classes is None else (out.argmax(-1) == y).sum(1)
+    return loss, None if num_classes is None else correct_count(out, y)
+
+
+def correct_count(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """[K] samples per replica whose argmax over the classes of out [K, B, C] is the label y [K, B]."""
+    return (out.argmax(-1) == y).sum(1)
 
 
 def small_class_ce(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

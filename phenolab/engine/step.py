@@ -32,7 +32,7 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
-from phenolab.engine.losses import loss_and_correct, per_replica_loss
+from phenolab.engine.losses import correct_count, loss_and_correct, per_replica_loss
 from phenolab.engine.onehot_grads import FixedBatchLookups, onehot_rows_backward
 from phenolab.engine.passes import model_tokens, replicas_per_pass
 from phenolab.models import BatchedModel, Params
@@ -106,7 +106,7 @@ class AutogradGrads:
         logits = self.model.forward(leaves, xb)
         loss = per_replica_loss(self.loss, logits, yb, self.num_classes)
         loss.sum().backward()
-        right = None if self.num_classes is None or not fit else (logits.detach().argmax(-1) == yb).sum(1)
+        right = None if self.num_classes is None or not fit else correct_count(logits.detach(), yb)
         return {n: leaves[n].grad for n in self.trainable}, (loss.detach(), right) if fit else None
 
 
