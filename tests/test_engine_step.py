@@ -232,3 +232,19 @@ def test_full_batch_one_hot_gradient_by_lookup_matrices_equals_index_add():
     changed = _grads(program, params, xb, data.y_train)
     assert program.lookups._lookups is None
     assert not torch.equal(changed["w0"], second["w0"])
+
+
+def test_full_batch_training_builds_the_lookup_matrices_once_and_a_minibatch_never(monkeypatch):
+    """The wiring: `train` hands the gradient program the same full-batch tensor every step (so the
+    CSR program is used from the second step on), while minibatches are new tensors each step."""
+    from phenolab.engine import onehot_grads
+
+    built = []
+    real = onehot_grads._lookup_matrices
+    monkeypatch.setattr(onehot_grads, "_lookup_matrices", lambda *a: built.append(1) or real(*a))
+    cfg = {"task": MODULAR, "model": {"name": "mlp", "width": 16, "depth": 1, "activation": "quadratic",
+                                      "bias": False}, "loss": "mse", "schedule": {"steps": 6}, "eval": {"points": 3}}
+    train(validate_setting(cfg), [0, 1])
+    assert len(built) == 1
+    train(validate_setting({**cfg, "schedule": {"steps": 6, "batch_size": 16}}), [0, 1])
+    assert len(built) == 1
