@@ -248,3 +248,22 @@ def test_full_batch_training_builds_the_lookup_matrices_once_and_a_minibatch_nev
     assert len(built) == 1
     train(validate_setting({**cfg, "schedule": {"steps": 6, "batch_size": 16}}), [0, 1])
     assert len(built) == 1
+
+
+@pytest.mark.parametrize("loss", ["mse", "stablemax_ce"])  # hand-derived MLP program, autograd program
+def test_fit_in_passes_of_one_replica_equals_all_at_once(loss, monkeypatch):
+    setting = validate_setting({"task": MODULAR, "model": {"name": "mlp", "width": 16, "depth": 1}, "loss": loss,
+                                "dtype": "float64"})
+    seeds = [0, 1, 2]
+    data = build_task(setting.task, seeds, "onehot", torch.float64)
+    model = build_model(setting.model, data.input_dim, data.out_dim)
+    params = model.init(generators(seeds, "init"), torch.float64)
+    program = grad_program(model, loss, data.num_classes, list(params))
+    together = program({n: p.clone().requires_grad_(True) for n, p in params.items()}, data.x_train, data.y_train,
+                       fit=True)
+    monkeypatch.setattr(passes_module, "CHUNK_BYTES", 1)
+    apart = program({n: p.clone().requires_grad_(True) for n, p in params.items()}, data.x_train, data.y_train,
+                    fit=True)
+    assert apart[0].shape == (3,) and apart[1].shape == (3,)
+    torch.testing.assert_close(apart[0], together[0], rtol=1e-12, atol=0)
+    assert torch.equal(apart[1], together[1])

@@ -57,12 +57,13 @@ def set_grads_in_passes(params: Params, names: list[str], xb: torch.Tensor, yb: 
         grads, batch_fit = grads_of(params, xb, yb, out, fit)
     else:
         grads = {n: torch.empty_like(params[n]) if out.get(n) is None else out[n] for n in names}
-        fits = []
+        fits: list[Fit] = []
         for k0 in range(0, k, per):
             sl = slice(k0, k0 + per)
             part, part_fit = grads_of({n: p[sl] for n, p in params.items()}, xb[sl], yb[sl],
                                       {n: grads[n][sl] for n in names}, fit)
-            fits.append(part_fit)
+            if part_fit is not None:
+                fits.append(part_fit)
             for n, g in part.items():
                 if g.data_ptr() != grads[n][sl].data_ptr():
                     grads[n][sl].copy_(g)
@@ -72,10 +73,9 @@ def set_grads_in_passes(params: Params, names: list[str], xb: torch.Tensor, yb: 
     return batch_fit
 
 
-def _cat_fits(fits: list[Fit | None]) -> Fit:
-    losses = torch.cat([f[0] for f in fits if f is not None])
-    rights = [f[1] for f in fits if f is not None]
-    return losses, None if rights[0] is None else torch.cat(rights)  # type: ignore[arg-type]
+def _cat_fits(fits: list[Fit]) -> Fit:
+    rights = [right for _, right in fits]
+    return torch.cat([loss for loss, _ in fits]), None if rights[0] is None else torch.cat(rights)  # type: ignore[arg-type]
 
 
 class GradProgram(Protocol):
