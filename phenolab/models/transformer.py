@@ -87,8 +87,12 @@ class BatchedTransformer(BatchedModel):
         c = self.cfg
         k, b, t = x.shape
         d = c.d_model
-        rows = torch.arange(k, device=x.device).view(k, 1, 1)
-        h = params["embed"][rows, x] + params["pos"][:, None, :t]  # [K, B, T, d]
+        # One flat lookup table of all replicas: `F.embedding`'s backward sums repeated tokens in a
+        # fixed order, where advanced indexing (`embed[rows, x]`) varied with thread timing.
+        vocab = params["embed"].shape[1]
+        flat = x + torch.arange(k, device=x.device).view(k, 1, 1) * vocab
+        h = torch.nn.functional.embedding(flat, params["embed"].reshape(k * vocab, d))
+        h = h + params["pos"][:, None, :t]  # [K, B, T, d]
         h = h.reshape(k, b * t, d)
         for i in range(c.n_layers):
             last = i == c.n_layers - 1
