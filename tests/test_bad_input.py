@@ -100,6 +100,10 @@ CASES = [
     (["import", "@missing_bundle"], "main.db", ["is not a directory"]),
     (["import", "@full"], "main.db", ["no manifest.json; not a phenolab bundle"]),
     (["runs"], "newer.db", ["newer phenolab"]),
+    (["train", "gromov2023", "--device", "foo"], "main.db", ["device 'foo'", "allowed auto, cpu, cuda or cuda:N"]),
+    (["reproduce", "grokking", "--device", "cuda:7"], "main.db", ["device 'cuda:7'", "CUDA GPU"]),
+    ([*S, "--grid", "model.width=8", "--device", "mps"], "main.db", ["device 'mps'", "allowed"]),
+    ([*S, "--grid", "model.width=8", "--device", "cuda:7"], "main.db", ["device 'cuda:7'", "CUDA GPU"]),
 ]
 
 

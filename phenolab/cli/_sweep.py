@@ -24,7 +24,7 @@ from phenolab.cli._common import (
     resolve_phenomenon,
     set_threads,
 )
-from phenolab.cli._train import DeviceOpt, SetOpt, ThreadsOpt
+from phenolab.cli._train import SetOpt, ThreadsOpt
 from phenolab.settings import Setting
 
 GridOpt = Annotated[list[str] | None, typer.Option(
@@ -35,6 +35,19 @@ AddressOpt = Annotated[str | None, typer.Option("--address", help="Ray cluster a
 CpusOpt = Annotated[float, typer.Option("--cpus-per-task", help="Ray: CPUs each batch task declares.")]
 GpusOpt = Annotated[float | None, typer.Option("--gpus-per-task", help="Ray: GPUs each batch task declares "
                                                "(default 1 with --device cuda, else 0).")]
+
+
+def _check_device_name(value: str) -> str:
+    """A known device name; whether it exists is checked where the runs train (a Ray worker's GPU
+    need not be on the machine that plans the sweep)."""
+    from phenolab.engine import resolve_device
+
+    resolve_device(value, available=False)
+    return value
+
+
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda[:N]; with "
+                                        "--executor ray, as the workers see it.", callback=_check_device_name)]
 MaxReplicasOpt = Annotated[int, typer.Option("--max-replicas", help="Most seeds trained together in one batch.")]
 
 
@@ -57,6 +70,10 @@ def sweep_runs(settings: list[Setting], seeds: list[int], catalog: Any, *, execu
         fail(f"--executor {executor!r}: allowed: {', '.join(EXECUTORS)}")
     if address is not None and executor != "ray":
         fail("--address is for --executor ray (the address of a running Ray cluster)")
+    if executor == "local":
+        from phenolab.engine import resolve_device
+
+        resolve_device(device)  # a CUDA device this machine lacks: one line, before any run
     if not 1 <= max_replicas <= 100_000:
         fail(f"--max-replicas {max_replicas}: must be between 1 and 100000")
     batches, in_grid, stored = plan_sweep(settings, seeds, catalog, max_replicas)

@@ -16,7 +16,18 @@ SetOpt = Annotated[
     typer.Option("--set", "-s", help="Override a field: FIELD=VALUE, e.g. model.width=128 (repeatable)."),
 ]
 SeedsOpt = Annotated[str, typer.Option("--seeds", help="Seeds: 0-7, 0,3,5 or 0-3,10.")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda[:N].")]
+
+
+def _check_device(value: str) -> str:
+    """Reject a device this machine cannot train on before anything is read or written."""
+    from phenolab.engine import resolve_device
+
+    resolve_device(value)
+    return value
+
+
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda[:N].",
+                                        callback=_check_device)]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="torch CPU threads (default: all cores).")]
 
 

@@ -24,7 +24,7 @@ from phenolab.engine.schedule import eval_steps, total_steps, warmup_factor
 from phenolab.engine.step import Fit, grad_program
 from phenolab.measures import MeasureContext, compute_measure
 from phenolab.models import BatchedModel, Params, build_model, model_class
-from phenolab.settings import Setting
+from phenolab.settings import Setting, SettingError
 from phenolab.tasks import TaskData, build_task
 
 ProgressFn = Callable[[int, int], None]  # (steps done, total steps)
@@ -70,11 +70,29 @@ class ReplicaGroup:
                 for n, p in params.items()}
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """'auto' is CUDA when present, else CPU."""
+DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
+
+
+def resolve_device(device: str = "auto", *, available: bool = True) -> torch.device:
+    """'auto' is CUDA when present, else CPU. Anything but cpu/cuda[:N], or (with `available`) a
+    CUDA device this machine lacks, is a SettingError saying what is allowed: a user's typo or a
+    CPU-only torch must not surface as a traceback from deep inside torch."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda"):
+        raise SettingError(f"device {device!r}: allowed {DEVICE_CHOICES}")
+    if available and dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise SettingError(f"device {device!r}: this machine has no CUDA GPU that torch {torch.__version__} "
+                               "can use; use cpu or auto")
+        if (dev.index or 0) >= count:
+            raise SettingError(f"device {device!r}: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}")
+    return dev
 
 
 def train(
