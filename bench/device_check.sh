@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU checks of the grokking issue, as one script for a machine with an NVIDIA GPU, in order
 # of importance, each under its own time limit so a slow stage cannot starve the ones before it:
-#   1. bench/device_parity.py: the GPU trains the same function as the CPU (and replica = lone run);
+#   1. bench/device_parity.py: the GPU trains the same function as the CPU (and replica = lone run),
+#      and bench/profile_step.py: a nanda2023 step's ops by GPU time;
 #   2. the nanda2023 accelerator table, 5 seeds, --quick (2*10^4 full-batch steps a run, ~2 min a
 #      variant on an H200), continuing from the runs in bench/gpu-runs/nanda2023-accelerators
 #      (imported first: a lease is 15 min, the whole table needs ~10);
@@ -45,6 +46,10 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv,n
 
 stage "device parity" 100
 timeout 100 "$PYTHON" bench/device_parity.py --device "$DEVICE" --steps $([ ${#SHORT[@]} = 0 ] && echo 10 || echo 2)
+
+stage "where a nanda2023 step's time goes (5 seeds)" 60
+timeout 60 "$PYTHON" bench/profile_step.py --setting nanda2023 --seeds 5 --device "$DEVICE" --rows 20 \
+    --steps $([ ${#SHORT[@]} = 0 ] && echo 100 || echo 3)
 
 limit=$(( $(left) - 60 ))
 stage "nanda2023 accelerators, 5 seeds, --quick" $limit
