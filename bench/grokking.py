@@ -17,7 +17,7 @@ The data sets are built once, untimed. Timing and "other load" as in `batched_vs
     python bench/grokking.py --threads 1
     python bench/grokking.py --quick         # seconds (smoke test)
     python bench/grokking.py --gromov-only --gromov-repeat 5   # best and median of 5 batched runs
-    python bench/grokking.py --device cuda --tf-steps 200      # on a GPU (bench/device_check.sh)
+    python bench/grokking.py --device cuda --tf-steps 100      # on a GPU (bench/device_check.sh)
 """
 
 from __future__ import annotations
