@@ -8,7 +8,7 @@ import torch
 import phenolab  # noqa: F401
 from phenolab.engine import eval_steps, evaluate, train, warmup_factor
 from phenolab.models import build_model, model_class
-from phenolab.settings import validate_setting
+from phenolab.settings import resolve_setting, validate_setting
 from phenolab.tasks import build_task
 
 MLP_SGD = {
@@ -115,6 +115,30 @@ def test_transformer_runs_are_deterministic_on_two_threads(two_threads):
         again = train(setting, [0, 1])
         for n in first.params:
             assert torch.equal(first.params[n], again.params[n]), n
+
+
+def test_replica_threads_give_the_one_thread_numbers_bit_for_bit(two_threads):
+    """A cache-bound MLP program (gromov2023's shapes) trains groups of its replicas side by side,
+    one thread each and one core per op: its numbers are the whole batch's on one thread, exactly,
+    masks, checkpoints and progress included, and the thread count is restored."""
+    setting = resolve_setting("gromov2023", {"schedule.steps": 12, "checkpoints": "eval"})
+    gen = torch.Generator().manual_seed(0)
+    masks = {"w1": (torch.rand(3, 500, 97, generator=gen) > 0.5).double()}
+    seen: list[tuple[int, int]] = []
+    split = train(setting, [0, 1, 2], masks=masks, progress=lambda done, total: seen.append((done, total)))
+    assert split.strategy.endswith("2 replica threads")
+    assert torch.get_num_threads() == 2
+    assert seen[-1] == (12, 12)
+    torch.set_num_threads(1)
+    whole = train(setting, [0, 1, 2], masks=masks, replica_threads=1)
+    assert whole.strategy == "mlp-bmm"
+    for name in whole.params:
+        assert torch.equal(split.params[name], whole.params[name]), name
+        for step in whole.checkpoints:
+            assert torch.equal(split.checkpoints[step][name], whole.checkpoints[step][name])
+    for metric in whole.curves:
+        assert np.array_equal(split.curves[metric], whole.curves[metric]), metric
+    assert torch.all(split.params["w1"][masks["w1"] == 0] == 0)
 
 
 def test_different_seeds_differ():

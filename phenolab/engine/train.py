@@ -20,6 +20,7 @@ from phenolab._rng import generators
 from phenolab.engine.evaluate import evaluate, measure_key
 from phenolab.engine.gradient_filters import gradient_filter
 from phenolab.engine.optim import lstsq_readout, make_optimizer, step_function
+from phenolab.engine.replica_threads import cat_params, replica_thread_count, run_in_threads, split_slices
 from phenolab.engine.schedule import eval_steps, total_steps, warmup_factor
 from phenolab.engine.step import Fit, grad_program
 from phenolab.measures import MeasureContext, compute_measure
@@ -106,6 +107,7 @@ def train(
     progress: ProgressFn | None = None,
     data: TaskData | None = None,
     groups: list[ReplicaGroup] | None = None,
+    replica_threads: int | None = None,
 ) -> BatchResult:
     """Train the runs (setting, seed) for all `seeds` as one batched program.
 
@@ -114,6 +116,8 @@ def train(
     `order_seeds` draws data order from other seeds (linear mode connectivity: same init,
     different order). `groups` (from `engine.packing`) say which replicas are narrower models
     padded to this setting's shapes: measures are computed on each group's own parameters.
+    `replica_threads` (default: chosen by `engine.replica_threads`, 1 = never) trains groups of
+    replicas side by side in threads, one core per op.
     """
     started = time.time()
     dev = resolve_device(device) if isinstance(device, str) else device
@@ -122,6 +126,12 @@ def train(
         data = build_task(setting.task, seeds, model_class(setting.model.name).input_kind, dtype)
     data = data.to(dev)
     model = build_model(setting.model, data.input_dim, data.out_dim, data.seq_len)
+    if replica_threads is None and groups is None and setting.optim.name != "lstsq":
+        rows = min(setting.schedule.batch_size or data.n_train, data.n_train)
+        replica_threads = replica_thread_count(model, setting.loss, rows, len(seeds), dtype, dev)
+    if replica_threads is not None and replica_threads > 1:
+        return _train_in_threads(setting, seeds, replica_threads, dev, init_params, masks, order_seeds,
+                                 progress, data, started)
     params = model.init(generators(seeds, "init"), dtype, dev)
     if init_params is not None:
         params = {n: init_params[n].to(dev, dtype).clone() for n in params}
@@ -188,6 +198,33 @@ def train(
         progress(total, total)
     return BatchResult(setting, list(seeds), recorder.steps, recorder.curves(), _to_cpu(params),
                        checkpoints, started, time.time(), str(dev), grads.strategy)
+
+
+def _train_in_threads(setting: Setting, seeds: list[int], threads: int, dev: torch.device,
+                      init_params: Params | None, masks: dict[str, torch.Tensor] | None,
+                      order_seeds: list[int] | None, progress: ProgressFn | None, data: TaskData,
+                      started: float) -> BatchResult:
+    """`train` of contiguous groups of the replicas, one thread each (`engine.replica_threads`),
+    put back together as one batch's result."""
+    k = len(seeds)
+
+    def rows(t: dict[str, torch.Tensor] | None, lo: int, hi: int) -> dict[str, torch.Tensor] | None:
+        return None if t is None else {n: v[lo:hi] if v.shape[0] == k else v for n, v in t.items()}
+
+    def job(lo: int, hi: int, report: bool) -> Callable[[], BatchResult]:
+        return lambda: train(setting, seeds[lo:hi], device=dev, init_params=rows(init_params, lo, hi),
+                             masks=rows(masks, lo, hi), order_seeds=None if order_seeds is None else order_seeds[lo:hi],
+                             progress=progress if report else None, data=replica_slice(data, lo, hi),
+                             replica_threads=1)
+
+    parts = [job(lo, hi, i == 0) for i, (lo, hi) in enumerate(split_slices(k, threads))]
+    results: list[BatchResult] = run_in_threads(parts)  # type: ignore[assignment]
+    first = results[0]
+    return BatchResult(setting, list(seeds), first.steps,
+                       {m: np.concatenate([r.curves[m] for r in results]) for m in first.curves},
+                       cat_params([r.params for r in results]),
+                       {step: cat_params([r.checkpoints[step] for r in results]) for step in first.checkpoints},
+                       started, time.time(), str(dev), f"{first.strategy}, {len(results)} replica threads")
 
 
 def _solve(setting: Setting, seeds: list[int], model: BatchedModel, params: Params, start: Params,
