@@ -120,17 +120,19 @@ def test_transformer_runs_are_deterministic_on_two_threads(two_threads):
 def test_replica_threads_give_the_one_thread_numbers_bit_for_bit(two_threads):
     """A cache-bound MLP program (gromov2023's shapes) trains groups of its replicas side by side,
     one thread each and one core per op: its numbers are the whole batch's on one thread, exactly,
-    masks, checkpoints and progress included, and the thread count is restored."""
+    masks, checkpoints and progress included, and the thread count is restored. An odd number of
+    replicas does not split (the groups would be unequal)."""
     setting = resolve_setting("gromov2023", {"schedule.steps": 12, "checkpoints": "eval"})
     gen = torch.Generator().manual_seed(0)
-    masks = {"w1": (torch.rand(3, 500, 97, generator=gen) > 0.5).double()}
+    masks = {"w1": (torch.rand(4, 500, 97, generator=gen) > 0.5).double()}
     seen: list[tuple[int, int]] = []
-    split = train(setting, [0, 1, 2], masks=masks, progress=lambda done, total: seen.append((done, total)))
+    split = train(setting, [0, 1, 2, 3], masks=masks, progress=lambda done, total: seen.append((done, total)))
     assert split.strategy.endswith("2 replica threads")
     assert torch.get_num_threads() == 2
     assert seen[-1] == (12, 12)
+    assert train(setting.with_overrides({"schedule.steps": 2}), [0, 1, 2]).strategy == "mlp-bmm"
     torch.set_num_threads(1)
-    whole = train(setting, [0, 1, 2], masks=masks, replica_threads=1)
+    whole = train(setting, [0, 1, 2, 3], masks=masks, replica_threads=1)
     assert whole.strategy == "mlp-bmm"
     for name in whole.params:
         assert torch.equal(split.params[name], whole.params[name]), name
@@ -139,6 +141,31 @@ def test_replica_threads_give_the_one_thread_numbers_bit_for_bit(two_threads):
     for metric in whole.curves:
         assert np.array_equal(split.curves[metric], whole.curves[metric]), metric
     assert torch.all(split.params["w1"][masks["w1"] == 0] == 0)
+
+
+def test_replica_threads_stop_the_others_when_one_fails(two_threads):
+    """One group failing (or Ctrl-C in the caller) sets the stop event, so the others end at their
+    next progress report instead of training on; torch's thread count comes back either way."""
+    import threading
+    import time
+
+    from phenolab.engine.replica_threads import Stopped, run_in_threads
+
+    def fails(stop: threading.Event) -> None:
+        raise ValueError("group 0")
+
+    def waits(stop: threading.Event) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if stop.is_set():
+                raise Stopped
+            time.sleep(0.01)
+
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="group 0"):
+        run_in_threads([fails, waits])
+    assert time.monotonic() - started < 10
+    assert torch.get_num_threads() == 2
 
 
 def test_different_seeds_differ():

@@ -148,9 +148,18 @@ def _state(conn: sqlite3.Connection, path: Path) -> int | None:
     """None for a blank database, else this catalog's schema version (refusing what isn't ours)."""
 
     def read() -> tuple[int, int, list[str]]:
-        app = conn.execute("PRAGMA application_id").fetchone()[0]
-        ver = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        # One read transaction, so the three reads see one snapshot: read one by one, a process
+        # creating the catalog meanwhile could commit between them (tables without the id).
+        own = not conn.in_transaction
+        if own:
+            conn.execute("BEGIN")
+        try:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            app = conn.execute("PRAGMA application_id").fetchone()[0]
+            ver = conn.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            if own:
+                rollback(conn)
         return app, ver, tables
 
     try:

@@ -5,16 +5,19 @@ through its replicas a few at a time (`engine.passes`); with two threads inside 
 op then pays a fork and join and both cores stream the same replica's activations. Training
 halves of the replicas in two Python threads, each op on one core (`torch.set_num_threads(1)`
 for the duration: MKL's thread count is global), keeps each core on its own replicas. For
-gromov2023's 10 seeds on 2 cores this measured 28–31 s against 33–35 s (bench/README.md).
+gromov2023's 10 seeds on 2 cores: 33.3 → 31.1 s, mean of 3 interleaved pairs (bench/README.md).
 
-Each group is `train` of its own seeds, so replica k is what it is alone, and the numbers are
-bitwise those of a 1-thread run whatever the core count (tested): the split never depends on
-K's position, only on the shapes and the thread count. Only programs that already run in passes
-split; GEMM-bound ones (MNIST-1D minibatches) gain nothing from it and keep their threads.
+Each group is `train` of its own seeds on one core, so a split batch's numbers are bitwise those
+of the whole batch on one thread, however it is split and however many cores there are (tested).
+A batch that does not split (one seed, one thread, or a GEMM-bound program) keeps its threads
+and MKL's multi-threaded rounding. Replica k still equals its run alone to float tolerance. Only
+programs that go through one replica per pass split (`replica_thread_count` says when), and only
+into equal groups: GEMM-bound ones (MNIST-1D minibatches) gain nothing.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -29,8 +32,10 @@ from phenolab.models.mlp import BatchedMlp
 def replica_thread_count(model: BatchedModel, loss: str, rows: int, k: int, dtype: torch.dtype,
                          device: torch.device) -> int:
     """How many threads of replicas to train: 1 (one program) unless this is the CPU's hand-derived
-    MLP program (`engine.step.MlpGrads`), it would run in passes of fewer than K replicas, and
-    there are several threads and replicas."""
+    MLP program (`engine.step.MlpGrads`), one replica's activations fill a training pass on their
+    own, and the replicas divide evenly among the threads. Measured on 2 cores: gromov2023 (5.6 MB
+    a replica, one per pass) gains 7%; prieto2025 (4 MB, two per pass) breaks even at 4 seeds and
+    loses 10–15% at 5, where one thread gets 3 replicas and the other 2."""
     threads = torch.get_num_threads()
     if device.type != "cpu" or threads < 2 or k < 2:
         return 1
@@ -38,7 +43,7 @@ def replica_thread_count(model: BatchedModel, loss: str, rows: int, k: int, dtyp
         return 1
     widest = max(model.dims()[1:])
     per_pass = max(1, CHUNK_BYTES // (rows * widest * torch.empty((), dtype=dtype).element_size()))
-    return min(threads, k) if per_pass < k else 1
+    return threads if per_pass == 1 and k % threads == 0 else 1
 
 
 def split_slices(k: int, parts: int) -> list[tuple[int, int]]:
@@ -47,14 +52,26 @@ def split_slices(k: int, parts: int) -> list[tuple[int, int]]:
     return [(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True) if hi > lo]
 
 
-def run_in_threads(jobs: list[Callable[[], object]]) -> list[object]:
-    """Run `jobs` in one thread each with torch's intra-op threads at 1, then restore them."""
+class Stopped(Exception):
+    """Raised inside a group's training (at its next progress report) once another has failed or
+    the caller was interrupted, so that Ctrl-C does not wait for every group to finish."""
+
+
+def run_in_threads(jobs: list[Callable[[threading.Event], object]]) -> list[object]:
+    """Run `jobs` in one thread each with torch's intra-op threads at 1, then restore them. Each
+    job gets the stop event, set when any job fails or the caller is interrupted; a job should
+    raise `Stopped` soon after (train's progress reports do)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
+    stop = threading.Event()
     try:
         with ThreadPoolExecutor(len(jobs)) as pool:
-            futures = [pool.submit(job) for job in jobs]
-            return [f.result() for f in futures]
+            futures = [pool.submit(job, stop) for job in jobs]
+            try:
+                return [f.result() for f in futures]
+            except BaseException:
+                stop.set()
+                raise
     finally:
         torch.set_num_threads(before)
 

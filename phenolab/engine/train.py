@@ -9,6 +9,7 @@ gradient program, and so its speed) is chosen in `engine.step`; `BatchResult.str
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from phenolab._rng import generators
 from phenolab.engine.evaluate import evaluate, measure_key
 from phenolab.engine.gradient_filters import gradient_filter
 from phenolab.engine.optim import lstsq_readout, make_optimizer, step_function
-from phenolab.engine.replica_threads import cat_params, replica_thread_count, run_in_threads, split_slices
+from phenolab.engine.replica_threads import Stopped, cat_params, replica_thread_count, run_in_threads, split_slices
 from phenolab.engine.schedule import eval_steps, total_steps, warmup_factor
 from phenolab.engine.step import Fit, grad_program
 from phenolab.measures import MeasureContext, compute_measure
@@ -211,11 +212,18 @@ def _train_in_threads(setting: Setting, seeds: list[int], threads: int, dev: tor
     def rows(t: dict[str, torch.Tensor] | None, lo: int, hi: int) -> dict[str, torch.Tensor] | None:
         return None if t is None else {n: v[lo:hi] if v.shape[0] == k else v for n, v in t.items()}
 
-    def job(lo: int, hi: int, report: bool) -> Callable[[], BatchResult]:
-        return lambda: train(setting, seeds[lo:hi], device=dev, init_params=rows(init_params, lo, hi),
-                             masks=rows(masks, lo, hi), order_seeds=None if order_seeds is None else order_seeds[lo:hi],
-                             progress=progress if report else None, data=replica_slice(data, lo, hi),
-                             replica_threads=1)
+    def job(lo: int, hi: int, report: bool) -> Callable[[threading.Event], BatchResult]:
+        def run(stop: threading.Event) -> BatchResult:
+            def reported(done: int, total: int) -> None:
+                if stop.is_set():
+                    raise Stopped
+                if report and progress is not None:
+                    progress(done, total)
+
+            return train(setting, seeds[lo:hi], device=dev, init_params=rows(init_params, lo, hi),
+                         masks=rows(masks, lo, hi), order_seeds=None if order_seeds is None else order_seeds[lo:hi],
+                         progress=reported, data=replica_slice(data, lo, hi), replica_threads=1)
+        return run
 
     parts = [job(lo, hi, i == 0) for i, (lo, hi) in enumerate(split_slices(k, threads))]
     results: list[BatchResult] = run_in_threads(parts)  # type: ignore[assignment]
