@@ -57,15 +57,18 @@ class Point:
     other_load: float  # share of the CPUs other processes used while this point was timed
 
 
-def matmul_peak(n: int = 2048, reps: int = 10) -> float:
-    """GFLOP/s of one large float32 `mm` at the current thread count (best of `reps`; the table
-    keeps the better of a measurement before and one after the points)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_peak(n: int = 2048, reps: int = 10, device: str = "cpu") -> float:
+    """GFLOP/s of one large float32 `mm` at the current thread count, or on a GPU (best of
+    `reps`; the table keeps the better of a measurement before and one after the points)."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    sync = torch.cuda.synchronize if a.is_cuda else (lambda: None)
     a @ b
+    sync()
     best = float("inf")
     for _ in range(reps):
         t = time.perf_counter()
         a @ b
+        sync()
         best = min(best, time.perf_counter() - t)
     return 2 * n**3 / best / 1e9
 

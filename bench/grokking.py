@@ -100,21 +100,6 @@ def gromov_loop(setting: Setting, data: TaskData, seeds: list[int], device: str 
     return finals
 
 
-def cuda_matmul_peak(device: str, n: int = 8192, reps: int = 10) -> float:
-    """GFLOP/s of one large float32 `mm` on the GPU (best of `reps`, timed with CUDA events)."""
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-    a @ b
-    best = float("inf")
-    for _ in range(reps):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        a @ b
-        end.record()
-        end.synchronize()
-        best = min(best, start.elapsed_time(end) / 1e3)
-    return 2 * n**3 / best / 1e9
-
-
 def duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
@@ -150,8 +135,9 @@ def main() -> None:
     tf_steps = 3 if args.quick else args.tf_steps
     console = Console(width=160)
     dev = args.device
-    where = (f"{torch.cuda.get_device_name(dev)} · float32 matmul peak (8192³) {cuda_matmul_peak(dev):.0f} GFLOP/s"
-             if dev.startswith("cuda") else f"float32 matmul peak (2048³) {matmul_peak():.0f} GFLOP/s")
+    n = 8192 if dev.startswith("cuda") else 2048
+    where = (f"{torch.cuda.get_device_name(dev)} · " if dev.startswith("cuda") else "") + \
+        f"float32 matmul peak ({n}³) {matmul_peak(n, device=dev):.0f} GFLOP/s"
     console.print(f"torch {torch.__version__} · {platform.processor() or platform.machine()} · "
                   f"{os.cpu_count()} cores · threads {torch.get_num_threads()} · {len(seeds)} seeds · "
                   f"{where} · MKL AMD shim {phenolab._mkl_amd.STATE}")

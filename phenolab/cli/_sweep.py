@@ -24,7 +24,7 @@ from phenolab.cli._common import (
     resolve_phenomenon,
     set_threads,
 )
-from phenolab.cli._train import SetOpt, ThreadsOpt
+from phenolab.cli._train import SetOpt, ThreadsOpt, device_option
 from phenolab.settings import Setting
 
 GridOpt = Annotated[list[str] | None, typer.Option(
@@ -35,19 +35,10 @@ AddressOpt = Annotated[str | None, typer.Option("--address", help="Ray cluster a
 CpusOpt = Annotated[float, typer.Option("--cpus-per-task", help="Ray: CPUs each batch task declares.")]
 GpusOpt = Annotated[float | None, typer.Option("--gpus-per-task", help="Ray: GPUs each batch task declares "
                                                "(default 1 with --device cuda, else 0).")]
-
-
-def _check_device_name(value: str) -> str:
-    """A known device name; whether it exists is checked where the runs train (a Ray worker's GPU
-    need not be on the machine that plans the sweep)."""
-    from phenolab.engine import resolve_device
-
-    resolve_device(value, available=False)
-    return value
-
-
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda[:N]; with "
-                                        "--executor ray, as the workers see it.", callback=_check_device_name)]
+# Only the name is checked here: whether the device exists is checked where the runs train (a
+# Ray worker's GPU need not be on the machine that plans the sweep; `sweep_runs` checks local).
+DeviceOpt = Annotated[str, device_option("auto (CUDA when present), cpu or cuda[:N]; with --executor ray, "
+                                         "as the workers see it.", available=False)]
 MaxReplicasOpt = Annotated[int, typer.Option("--max-replicas", help="Most seeds trained together in one batch.")]
 
 

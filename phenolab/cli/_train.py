@@ -18,16 +18,20 @@ SetOpt = Annotated[
 SeedsOpt = Annotated[str, typer.Option("--seeds", help="Seeds: 0-7, 0,3,5 or 0-3,10.")]
 
 
-def _check_device(value: str) -> str:
-    """Reject a device this machine cannot train on before anything is read or written."""
-    from phenolab.engine import resolve_device
+def device_option(help_text: str, available: bool = True) -> typer.models.OptionInfo:
+    """`--device`, checked before anything is read or written: a name torch does not know, or (with
+    `available`) a CUDA device this machine lacks, is one line and exit 2 (`engine.resolve_device`)."""
 
-    resolve_device(value)
-    return value
+    def check(value: str) -> str:
+        from phenolab.engine import resolve_device
+
+        resolve_device(value, available=available)
+        return value
+
+    return typer.Option("--device", help=help_text, callback=check)
 
 
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda[:N].",
-                                        callback=_check_device)]
+DeviceOpt = Annotated[str, device_option("auto (CUDA when present), cpu or cuda[:N].")]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="torch CPU threads (default: all cores).")]
 
 

@@ -45,8 +45,14 @@ def replicas_per_pass(params: Params, rows: int, tokens: int = 1, budget: int | 
     within `budget` (default `CHUNK_BYTES`), at least one; all of them on a GPU."""
     if _on_gpu(params):
         return 1 << 30
+    return replicas_within(rows, row_bytes(params, tokens), budget)
+
+
+def replicas_within(rows: int, bytes_per_row: int, budget: int | None = None) -> int:
+    """Replicas of `rows` samples whose widest activation fits `budget` (default `CHUNK_BYTES`);
+    at least one. The CPU rule of `replicas_per_pass`, for callers that know the row size."""
     budget = CHUNK_BYTES if budget is None else budget
-    return max(1, budget // (rows * row_bytes(params, tokens)))
+    return max(1, budget // (rows * bytes_per_row))
 
 
 def eval_passes(params: Params, n: int, batch_size: int, tokens: int = 1) -> tuple[int, int]:

@@ -24,9 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from phenolab.engine.passes import CHUNK_BYTES
+from phenolab.engine.passes import replicas_within
+from phenolab.engine.step import MlpGrads
 from phenolab.models import BatchedModel, Params
-from phenolab.models.mlp import BatchedMlp
 
 
 def replica_thread_count(model: BatchedModel, loss: str, rows: int, k: int, dtype: torch.dtype,
@@ -39,11 +39,10 @@ def replica_thread_count(model: BatchedModel, loss: str, rows: int, k: int, dtyp
     threads = torch.get_num_threads()
     if device.type != "cpu" or threads < 2 or k < 2:
         return 1
-    if type(model) is not BatchedMlp or loss not in ("ce", "mse"):
+    if not MlpGrads.supports(model, loss):
         return 1
-    widest = max(model.dims()[1:])
-    per_pass = max(1, CHUNK_BYTES // (rows * widest * torch.empty((), dtype=dtype).element_size()))
-    return threads if per_pass == 1 and k % threads == 0 else 1
+    row_bytes = max(model.dims()[1:]) * torch.empty((), dtype=dtype).element_size()
+    return threads if replicas_within(rows, row_bytes) == 1 and k % threads == 0 else 1
 
 
 def split_slices(k: int, parts: int) -> list[tuple[int, int]]:
