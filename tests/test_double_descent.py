@@ -198,12 +198,13 @@ def test_effective_parameters_qr_path_equals_pinv_and_ridge_shrinks():
         phi, ev = torch.randn(n, p, generator=g, dtype=torch.float64), torch.randn(25, p, generator=g,
                                                                                  dtype=torch.float64)
         direct = (ev @ torch.linalg.pinv(phi)).square().sum(-1)
-        assert torch.allclose(smoother_norms2(phi, ev, 0.0), direct, rtol=1e-8)
-        assert effective_parameters(phi, phi, 0.0) == pytest.approx(min(n, p), rel=1e-8)
-        assert effective_parameters(phi, ev, 0.1) < effective_parameters(phi, ev, 0.0)
+        on_ev, on_train = smoother_norms2(phi, [ev, phi], 0.0)
+        assert torch.allclose(on_ev, direct, rtol=1e-8)
+        assert float(on_train.sum()) == pytest.approx(min(n, p), rel=1e-8)
+        assert effective_parameters(phi, [ev], 0.1)[0] < effective_parameters(phi, [ev], 0.0)[0]
     low_rank = torch.randn(20, 3, generator=g, dtype=torch.float64) @ torch.randn(3, 8, generator=g,
                                                                                    dtype=torch.float64)
-    assert effective_parameters(low_rank, low_rank, 0.0) == pytest.approx(3, rel=1e-6)  # the SVD fallback
+    assert effective_parameters(low_rank, [low_rank], 0.0)[0] == pytest.approx(3, rel=1e-6)  # the SVD fallback
 
 
 def test_min_norm_theory_spikes_at_d():

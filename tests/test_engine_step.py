@@ -210,6 +210,30 @@ def test_ridge_solve_is_exact_with_threads(shape):
     assert float(lhs.abs().max()) < 1e-6 * float((phi.transpose(1, 2) @ y).abs().max())
 
 
+@pytest.mark.parametrize("shape", [(3, 60, 20), (3, 20, 60), (3, 40, 40), (3, 500, 500)])
+def test_min_norm_solve_equals_pinv_with_threads(shape):
+    """The QR min-norm fit is pinv(Φ)·y for tall, wide and square designs on 2 threads (torch's
+    batched LU is wrong there, see above); a rank-deficient replica takes pinv's truncation."""
+    from phenolab.engine.min_norm import min_norm_solve
+
+    k, n, p = shape
+    gen = torch.Generator().manual_seed(0)
+    phi = torch.randn(k, n, p, generator=gen, dtype=torch.float64)
+    phi[1] = torch.randn(n, 3, generator=gen, dtype=torch.float64) @ torch.randn(3, p, generator=gen,
+                                                                                  dtype=torch.float64)
+    y = torch.randn(k, n, 4, generator=gen, dtype=torch.float64)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        w = min_norm_solve(phi, y)
+    finally:
+        torch.set_num_threads(before)
+    ref = torch.linalg.pinv(phi) @ y
+    tol = 1e-9 if n == p else 1e-11
+    assert float((w - ref).norm() / ref.norm()) < tol
+    assert float((w[1] - ref[1]).norm() / ref[1].norm()) < 1e-9  # rank 3: pinv's answer, not a blow-up
+
+
 def test_full_batch_one_hot_gradient_by_lookup_matrices_equals_index_add():
     """A batch passed again unchanged (full-batch training) takes the CSR lookup program for the
     one-hot layer's gradient: the same sums as `index_add_` (close to rounding, in float32 too), and

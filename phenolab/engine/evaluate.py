@@ -3,6 +3,8 @@ a few replicas × samples (`passes.eval_passes`) so a layer's activations stay c
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 
 from phenolab.engine.losses import loss_and_correct
@@ -30,17 +32,36 @@ def evaluate(setting: Setting, model: BatchedModel, params: Params, data: TaskDa
         k, n = x.shape[:2]
         loss_sum = torch.zeros(k, dtype=torch.float64, device=x.device)
         correct = torch.zeros_like(loss_sum)
-        per, chunk = eval_passes(params, n, setting.eval.batch_size, model_tokens(model))
-        for r0 in range(0, k, per):
-            reps = slice(r0, r0 + per)
-            part = params if per >= k else {name: p[reps] for name, p in params.items()}
-            for lo in range(0, n, chunk):
-                xb, yb = x[reps, lo:lo + chunk], y[reps, lo:lo + chunk]
-                loss, right = loss_and_correct(setting.loss, model.forward(part, xb), yb, data.num_classes)
-                loss_sum[reps] += loss.double() * xb.shape[1]
-                if right is not None:
-                    correct[reps] += right.double()
+        for reps, cols, out_b in _forward_in_passes(model, params, x, setting.eval.batch_size):
+            loss, right = loss_and_correct(setting.loss, out_b, y[reps, cols], data.num_classes)
+            loss_sum[reps] += loss.double() * out_b.shape[1]
+            if right is not None:
+                correct[reps] += right.double()
         out[f"{split}_loss"] = loss_sum / n
         if data.num_classes is not None:
             out[f"{split}_acc"] = correct / n
     return out
+
+
+def outputs(model: BatchedModel, params: Params, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """The model's outputs [K, N, out] on x [K, N, ...], computed in evaluation's passes."""
+    out: torch.Tensor | None = None
+    for reps, cols, out_b in _forward_in_passes(model, params, x, batch_size):
+        if out is None:
+            out = out_b.new_empty(x.shape[0], x.shape[1], *out_b.shape[2:])
+        out[reps, cols] = out_b
+    assert out is not None
+    return out
+
+
+def _forward_in_passes(model: BatchedModel, params: Params, x: torch.Tensor, batch_size: int
+                       ) -> Iterator[tuple[slice, slice, torch.Tensor]]:
+    """(replicas, samples, outputs) of each pass (`passes.eval_passes`) over x [K, N, ...]."""
+    k, n = x.shape[:2]
+    per, chunk = eval_passes(params, n, batch_size, model_tokens(model))
+    for r0 in range(0, k, per):
+        reps = slice(r0, r0 + per)
+        part = params if per >= k else {name: p[reps] for name, p in params.items()}
+        for lo in range(0, n, chunk):
+            cols = slice(lo, lo + chunk)
+            yield reps, cols, model.forward(part, x[reps, cols])

@@ -54,16 +54,28 @@ class BatchedRandomFeatures(BatchedModel):
         return {n: t.to(device) for n, t in params.items()}
 
     def features(self, params: Params, x: torch.Tensor) -> torch.Tensor:
-        z = torch.bmm(x, params["w_feat"]).mul_(1 / math.sqrt(self.input_dim))  # in place: [K, B, P] is large
-        if self.cfg.feature == "relu":
-            return z.relu_()
-        return z.add_(params["phase"]).cos_().mul_(math.sqrt(2 / self.cfg.num_features))
+        phi = self._unscaled_features(params, x)
+        return phi if self.cfg.feature == "relu" else phi.mul_(self._fourier_scale())
 
     def forward(self, params: Params, x: torch.Tensor) -> torch.Tensor:
         readout = params["readout"]
         if not readout.requires_grad and not readout.any():  # evaluating the zero init: φ·0 = 0 (φ is finite)
             return readout.new_zeros(x.shape[0], x.shape[1], readout.shape[-1])
-        return apply_readout(self.features(params, x), readout)
+        if self.cfg.feature == "fourier":  # √(2/P) on the [K, P, out] readout, not on the [K, B, P] features
+            readout = readout * self._fourier_scale()
+        return apply_readout(self._unscaled_features(params, x), readout)
+
+    def _unscaled_features(self, params: Params, x: torch.Tensor) -> torch.Tensor:
+        """relu(x·W/√d_in), or cos(x·W/√d_in + b) without Fourier's √(2/P): the passes over the
+        large [K, B, P] are few (the GEMM adds the phase and the 1/√d_in, all else is in place)."""
+        scale = 1 / math.sqrt(self.input_dim)
+        if self.cfg.feature == "relu":
+            return torch.bmm(x, params["w_feat"]).mul_(scale).relu_()
+        phase = params["phase"].expand(x.shape[0], x.shape[1], -1)
+        return torch.baddbmm(phase, x, params["w_feat"], alpha=scale).cos_()
+
+    def _fourier_scale(self) -> float:
+        return math.sqrt(2 / self.cfg.num_features)
 
 
 @register_model("linear")

@@ -28,6 +28,8 @@ import math
 
 import torch
 
+from phenolab.engine.min_norm import MinNormQR
+
 
 def ce_decomposition(logits: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     """logits [K, M, C] of K seeds on M shared test points with labels y [M]."""
@@ -64,34 +66,25 @@ def _zero_one(pred: torch.Tensor, main: torch.Tensor, y: torch.Tensor) -> dict[s
     }
 
 
-def smoother_norms2(phi_train: torch.Tensor, phi_eval: torch.Tensor, ridge: float) -> torch.Tensor:
-    """‖ŝ(x)‖² for each eval row φ(x) [m, p], for the fit on Φ = `phi_train` [n, p].
+def smoother_norms2(phi_train: torch.Tensor, phi_evals: list[torch.Tensor], ridge: float) -> list[torch.Tensor]:
+    """‖ŝ(x)‖² for each row φ(x) [m, p] of each eval set, for the fit on Φ = `phi_train` [n, p].
 
-    Min-norm via a QR factorization (ten times faster than an SVD on a CPU): for p ≤ n, Φ = QR and
-    A = R⁻¹Qᵀ, so ‖ŝ(x)‖ = ‖R⁻ᵀφ(x)‖; for p > n, Φᵀ = QR and A = QR⁻ᵀ, so ‖ŝ(x)‖ = ‖R⁻¹Qᵀφ(x)‖. This
-    is pinv's answer when Φ has full rank; a rank-deficient Φ (a diagonal entry of R below pinv's
-    cutoff eps·max(n, p)·max|R_ii|) falls back to the SVD. Ridge solves the smaller normal equations.
+    Min-norm: from one QR of Φ shared by the eval sets (`engine.min_norm`, ten times faster than
+    an SVD on a CPU); a rank-deficient Φ falls back to the SVD, keeping the singular values pinv
+    keeps. Ridge solves the smaller normal equations.
     """
-    phi, ev = phi_train.double(), phi_eval.double()
+    phi, evs = phi_train.double(), [e.double() for e in phi_evals]
     n, p = phi.shape
     if ridge > 0:
         if p <= n:
             gram = phi.T @ phi + ridge * n * torch.eye(p, dtype=phi.dtype)
-            s_t = phi @ torch.linalg.solve(gram, ev.T)  # [n, m]: ŝ(x) = Φ·M⁻¹·φ(x)
-        else:
-            kernel = phi @ phi.T + ridge * n * torch.eye(n, dtype=phi.dtype)
-            s_t = torch.linalg.solve(kernel, phi @ ev.T)
-        return s_t.square().sum(0)
-    wide = p > n
-    q, r = torch.linalg.qr(phi.T if wide else phi)
-    diag = r.diagonal().abs()
-    if diag.min() <= torch.finfo(torch.float64).eps * max(n, p) * diag.max():
-        return _smoother_norms2_svd(phi, ev)
-    if wide:
-        z = torch.linalg.solve_triangular(r, q.T @ ev.T, upper=True)
-    else:
-        z = torch.linalg.solve_triangular(r.T, ev.T, upper=False)
-    return z.square().sum(0)
+            return [(phi @ torch.linalg.solve(gram, ev.T)).square().sum(0) for ev in evs]  # ŝ(x) = Φ·M⁻¹·φ(x)
+        kernel = phi @ phi.T + ridge * n * torch.eye(n, dtype=phi.dtype)
+        return [torch.linalg.solve(kernel, phi @ ev.T).square().sum(0) for ev in evs]
+    qr = MinNormQR.of(phi)
+    if not bool(qr.full_rank()):
+        return [_smoother_norms2_svd(phi, ev) for ev in evs]
+    return [qr.smoother_norms2(ev) for ev in evs]
 
 
 def _smoother_norms2_svd(phi: torch.Tensor, ev: torch.Tensor) -> torch.Tensor:
@@ -101,9 +94,9 @@ def _smoother_norms2_svd(phi: torch.Tensor, ev: torch.Tensor) -> torch.Tensor:
     return ((ev @ vh[keep].T) / s[keep]).square().sum(-1)
 
 
-def effective_parameters(phi_train: torch.Tensor, phi_eval: torch.Tensor, ridge: float) -> float:
-    """Curth et al.'s p̂⁰ = n · mean over eval inputs of ‖ŝ(x)‖²."""
-    return float(phi_train.shape[0] * smoother_norms2(phi_train, phi_eval, ridge).mean())
+def effective_parameters(phi_train: torch.Tensor, phi_evals: list[torch.Tensor], ridge: float) -> list[float]:
+    """Curth et al.'s p̂⁰ = n · mean over eval inputs of ‖ŝ(x)‖², for each eval set."""
+    return [float(phi_train.shape[0] * norms.mean()) for norms in smoother_norms2(phi_train, phi_evals, ridge)]
 
 
 def linear_bias_variance(x_train: torch.Tensor, beta: torch.Tensor, noise_std: float, ridge: float,

@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from phenolab.catalog import Catalog, run_id_for
+from phenolab.engine.evaluate import outputs as model_outputs
 from phenolab.phenomena._base import Study, stat
 from phenolab.phenomena.bias_variance import (
     ce_decomposition,
@@ -35,7 +36,6 @@ from phenolab.phenomena.double_descent_curve import (
 from phenolab.settings import Setting
 
 P_EFF_EVAL_POINTS = 2000  # test inputs on which effective parameters are counted
-CHUNK = 4096
 RUN_FIELDS = ("threshold", "threshold_params", "threshold_params_per_n", "peak", "peak_params", "peak_height",
               "peak_prominence", "first_min", "first_min_at", "last", "peak_ratio", "peak_minus_threshold",
               "peak_steps_from_threshold")
@@ -237,8 +237,7 @@ def explain(catalog: Catalog, setting: Setting, seeds: list[int]) -> dict[str, A
     ckpts = [catalog.load_checkpoint(run_id_for(setting.id, s)) for s in seeds]
     params = {n: torch.stack([c[n] for c in ckpts]).to(dtype) for n in ckpts[0]}
     with torch.no_grad():
-        outputs = torch.cat([model.forward(params, data.x_test[:, lo:lo + CHUNK])
-                             for lo in range(0, data.x_test.shape[1], CHUNK)], dim=1)
+        outputs = model_outputs(model, params, data.x_test, setting.eval.batch_size)
     y = data.y_test[0]
     if setting.loss == "ce":
         out: dict[str, Any] = ce_decomposition(outputs, y)
@@ -254,8 +253,8 @@ def _effective_parameters(model: Any, params: dict[str, torch.Tensor], data: Any
     with torch.no_grad():
         phi_train = model.features(params, data.x_train)
         phi_eval = model.features(params, data.x_test[:, :P_EFF_EVAL_POINTS])
-    test = [effective_parameters(phi_train[k], phi_eval[k], ridge) for k in range(phi_train.shape[0])]
-    train = [effective_parameters(phi_train[k], phi_train[k], ridge) for k in range(phi_train.shape[0])]
+    test, train = zip(*(effective_parameters(phi_train[k], [phi_eval[k], phi_train[k]], ridge)
+                        for k in range(phi_train.shape[0])), strict=True)
     return {"p_eff_test": float(np.mean(test)), "p_eff_train": float(np.mean(train))}
 
 
@@ -278,8 +277,7 @@ def _linear_terms(setting: Setting, seeds: list[int]) -> dict[str, Any]:
     for seed in seeds:
         x_train, _, x_test, _ = sample_replica(cfg, seed)
         terms = linear_bias_variance(x_train, true_beta(cfg, seed), cfg.noise_std, ridge)
-        terms["p_eff_test"] = effective_parameters(x_train, x_test, ridge)
-        terms["p_eff_train"] = effective_parameters(x_train, x_train, ridge)
+        terms["p_eff_test"], terms["p_eff_train"] = effective_parameters(x_train, [x_test, x_train], ridge)
         rows.append(terms)
     out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
     if ridge == 0:

@@ -1,0 +1,80 @@
+"""Min-norm least squares from one Householder QR: the exact fits and their smoother rows.
+
+The min-norm solution pinv(Φ)·y is what gradient descent from zero converges to, the fit of the
+double-descent theory. `torch.linalg.pinv` and LAPACK's `gelsd` get it through an SVD; when Φ has
+full rank, one QR gives the same answer (to ~1e-14 relative, 5e-13 at the square, ill-conditioned
+p = n) for less: Φ = QR when P ≤ N, so pinv(Φ) = R⁻¹Qᵀ; Φᵀ = QR when P > N, so pinv(Φ) = Q·R⁻ᵀ.
+Measured on the 2-core CPU, 10 random-Fourier-feature designs of MNIST-1D with N = 500, float64:
+P = 500 0.32 s against 2.06 s (pinv) and 1.15 s (gelsd); P = 2500 1.24 s against 7.66 and 2.98.
+Q is never formed (`geqrf` + `ormqr`), which halved the QR's time against `torch.linalg.qr`.
+
+A replica whose R has a diagonal entry at or below pinv's own cutoff (eps·max(N, P)·max|R_ii|) is
+treated as rank-deficient and goes through `pinv`, whose truncation is then the definition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class MinNormQR:
+    """Householder QR of one or K designs Φ [..., N, P] (of Φᵀ when P > N), as `torch.geqrf` stores it."""
+
+    a: torch.Tensor  # reflectors below the diagonal, R on and above it
+    tau: torch.Tensor
+    n: int
+    p: int
+
+    @property
+    def wide(self) -> bool:
+        return self.p > self.n
+
+    @classmethod
+    def of(cls, phi: torch.Tensor) -> MinNormQR:
+        n, p = phi.shape[-2:]
+        a, tau = torch.geqrf(phi.transpose(-1, -2) if p > n else phi)
+        return cls(a, tau, n, p)
+
+    @property
+    def r(self) -> torch.Tensor:
+        m = min(self.n, self.p)
+        return self.a[..., :m, :].triu()
+
+    def full_rank(self) -> torch.Tensor:
+        """Per design: is every |R_ii| above pinv's cutoff? (bool, [K] or scalar)"""
+        diag = self.a.diagonal(dim1=-2, dim2=-1).abs()
+        cutoff = torch.finfo(self.a.dtype).eps * max(self.n, self.p) * diag.amax(-1)
+        return diag.amin(-1) > cutoff
+
+    def solve(self, y: torch.Tensor) -> torch.Tensor:
+        """pinv(Φ)·y for y [..., N, O] -> [..., P, O] (full-rank designs)."""
+        r = self.r
+        if not self.wide:
+            qty = torch.ormqr(self.a, self.tau, y, transpose=True)[..., :self.p, :]
+            return torch.linalg.solve_triangular(r, qty, upper=True)
+        z = torch.linalg.solve_triangular(r.transpose(-1, -2), y, upper=False)
+        padded = torch.cat([z, z.new_zeros(*z.shape[:-2], self.p - self.n, z.shape[-1])], dim=-2)
+        return torch.ormqr(self.a, self.tau, padded)
+
+    def smoother_norms2(self, phi_eval: torch.Tensor) -> torch.Tensor:
+        """‖ŝ(x)‖² = ‖pinv(Φ)ᵀφ(x)‖² for each row φ(x) of `phi_eval` [M, P] (one full-rank design):
+        ‖R⁻ᵀφ(x)‖² when P ≤ N, ‖R⁻¹Qᵀφ(x)‖² when P > N."""
+        ev = phi_eval.T.to(self.a.dtype)
+        if not self.wide:
+            return torch.linalg.solve_triangular(self.r.T, ev, upper=False).square().sum(0)
+        qt_ev = torch.ormqr(self.a, self.tau, ev, transpose=True)[:self.n]
+        return torch.linalg.solve_triangular(self.r, qt_ev, upper=True).square().sum(0)
+
+
+def min_norm_solve(phi: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """pinv(Φ)·y per replica: phi [K, N, P], y [K, N, O] -> [K, P, O]; by QR, by `pinv` for the
+    replicas whose design is rank-deficient (see module doc)."""
+    qr = MinNormQR.of(phi)
+    out = qr.solve(y)
+    deficient = (~qr.full_rank()).nonzero().flatten().tolist()
+    for k in deficient:
+        out[k] = torch.linalg.pinv(phi[k]) @ y[k]
+    return out
