@@ -6,7 +6,8 @@ full rank, one QR gives the same answer (to ~1e-14 relative, 5e-13 at the square
 p = n) for less: Φ = QR when P ≤ N, so pinv(Φ) = R⁻¹Qᵀ; Φᵀ = QR when P > N, so pinv(Φ) = Q·R⁻ᵀ.
 Measured on the 2-core CPU, 10 random-Fourier-feature designs of MNIST-1D with N = 500, float64:
 P = 500 0.32 s against 2.06 s (pinv) and 1.15 s (gelsd); P = 2500 1.24 s against 7.66 and 2.98.
-Q is never formed (`geqrf` + `ormqr`), which halved the QR's time against `torch.linalg.qr`.
+The fits never form Q (`geqrf` + `ormqr`), which halved the QR's time against `torch.linalg.qr`;
+the smoother of a wide design forms it once for its eval rows (then a GEMM, 1.4× faster than `ormqr`).
 
 A replica whose R has a diagonal entry at or below pinv's own cutoff (eps·max(N, P)·max|R_ii|) is
 treated as rank-deficient and goes through `pinv`, whose truncation is then the definition.
@@ -65,8 +66,8 @@ class MinNormQR:
         ev = phi_eval.T.to(self.a.dtype)
         if not self.wide:
             return torch.linalg.solve_triangular(self.r.T, ev, upper=False).square().sum(0)
-        qt_ev = torch.ormqr(self.a, self.tau, ev, transpose=True)[:self.n]
-        return torch.linalg.solve_triangular(self.r, qt_ev, upper=True).square().sum(0)
+        q = torch.linalg.householder_product(self.a, self.tau)  # [P, N]: then one GEMM, 1.4× faster than ormqr here
+        return torch.linalg.solve_triangular(self.r, q.T @ ev, upper=True).square().sum(0)
 
 
 def min_norm_solve(phi: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
