@@ -22,7 +22,6 @@ Three measurements in one run:
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import time
@@ -33,6 +32,7 @@ import phenolab  # first: on AMD CPUs it must load before torch (phenolab/_mkl_a
 
 import torch
 import torch.nn.functional as F
+from batched_vs_loop import matmul_peak
 
 from phenolab._rng import generator
 from phenolab.engine import eval_steps, evaluate, total_steps, train
@@ -44,18 +44,6 @@ from phenolab.settings import Setting, named_setting
 from phenolab.tasks import TaskData, build_task
 
 SEEDS = list(range(10))
-
-
-def matmul_peak(n: int = 2048, reps: int = 5) -> float:
-    """GFLOP/s of one large float32 `mm` at the current thread count (best of `reps`)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best = math.inf
-    for _ in range(reps):
-        t = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best / 1e9
 
 
 def macs(width: int) -> int:
@@ -199,7 +187,7 @@ def main() -> None:
     epochs = args.ratio_epochs or (3 if args.quick else 5)
     seeds = SEEDS
     data = build_task(setting_at(16).task, seeds, "features", torch.float32)
-    peak = matmul_peak()
+    peak = matmul_peak(reps=5)
     print(f"torch {torch.__version__} · {platform.processor() or platform.machine()} · {os.cpu_count()} cores · "
           f"threads {torch.get_num_threads()} · float32 matmul peak (2048³) {peak:.1f} GFLOP/s · "
           f"MKL AMD shim {phenolab._mkl_amd.STATE}")

@@ -204,7 +204,7 @@ def test_effective_parameters_qr_path_equals_pinv_and_ridge_shrinks():
         assert effective_parameters(phi, [ev], 0.1)[0] < effective_parameters(phi, [ev], 0.0)[0]
     low_rank = torch.randn(20, 3, generator=g, dtype=torch.float64) @ torch.randn(3, 8, generator=g,
                                                                                    dtype=torch.float64)
-    assert effective_parameters(low_rank, [low_rank], 0.0)[0] == pytest.approx(3, rel=1e-6)  # the SVD fallback
+    assert effective_parameters(low_rank, [low_rank], 0.0)[0] == pytest.approx(3, rel=1e-6)  # the pinv fallback
 
 
 def test_min_norm_theory_spikes_at_d():

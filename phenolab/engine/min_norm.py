@@ -60,15 +60,6 @@ class MinNormQR:
         padded = torch.cat([z, z.new_zeros(*z.shape[:-2], self.p - self.n, z.shape[-1])], dim=-2)
         return torch.ormqr(self.a, self.tau, padded)
 
-    def smoother_norms2(self, phi_eval: torch.Tensor) -> torch.Tensor:
-        """‖ŝ(x)‖² = ‖pinv(Φ)ᵀφ(x)‖² for each row φ(x) of `phi_eval` [M, P] (one full-rank design):
-        ‖R⁻ᵀφ(x)‖² when P ≤ N, ‖R⁻¹Qᵀφ(x)‖² when P > N."""
-        ev = phi_eval.T.to(self.a.dtype)
-        if not self.wide:
-            return torch.linalg.solve_triangular(self.r.T, ev, upper=False).square().sum(0)
-        q = torch.linalg.householder_product(self.a, self.tau)  # [P, N]: then one GEMM, 1.4× faster than ormqr here
-        return torch.linalg.solve_triangular(self.r, q.T @ ev, upper=True).square().sum(0)
-
 
 def min_norm_solve(phi: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """pinv(Φ)·y per replica: phi [K, N, P], y [K, N, O] -> [K, P, O]; by QR, by `pinv` for the
@@ -79,3 +70,19 @@ def min_norm_solve(phi: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     for k in deficient:
         out[k] = torch.linalg.pinv(phi[k]) @ y[k]
     return out
+
+
+def min_norm_smoother_norms2(phi: torch.Tensor, phi_evals: list[torch.Tensor]) -> list[torch.Tensor]:
+    """‖ŝ(x)‖² = ‖pinv(Φ)ᵀφ(x)‖² for each row φ(x) of each eval set [M, P], for one design Φ
+    [N, P]: ‖R⁻ᵀφ(x)‖² when P ≤ N, ‖R⁻¹Qᵀφ(x)‖² when P > N, with R (and Q) formed once for all the
+    eval sets; through `pinv` when Φ is rank-deficient, as `min_norm_solve`."""
+    qr = MinNormQR.of(phi)
+    evs = [e.T.to(phi.dtype) for e in phi_evals]  # [P, M] each
+    if not bool(qr.full_rank()):
+        pinv = torch.linalg.pinv(phi)  # [P, N]
+        return [(pinv.T @ ev).square().sum(0) for ev in evs]
+    r = qr.r
+    if not qr.wide:
+        return [torch.linalg.solve_triangular(r.T, ev, upper=False).square().sum(0) for ev in evs]
+    q = torch.linalg.householder_product(qr.a, qr.tau)  # [P, N]: then a GEMM, 1.4× faster than ormqr here
+    return [torch.linalg.solve_triangular(r, q.T @ ev, upper=True).square().sum(0) for ev in evs]

@@ -28,7 +28,7 @@ import math
 
 import torch
 
-from phenolab.engine.min_norm import MinNormQR
+from phenolab.engine.min_norm import min_norm_smoother_norms2
 
 
 def ce_decomposition(logits: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
@@ -70,8 +70,7 @@ def smoother_norms2(phi_train: torch.Tensor, phi_evals: list[torch.Tensor], ridg
     """‖ŝ(x)‖² for each row φ(x) [m, p] of each eval set, for the fit on Φ = `phi_train` [n, p].
 
     Min-norm: from one QR of Φ shared by the eval sets (`engine.min_norm`, ten times faster than
-    an SVD on a CPU); a rank-deficient Φ falls back to the SVD, keeping the singular values pinv
-    keeps. Ridge solves the smaller normal equations.
+    an SVD on a CPU; pinv for a rank-deficient Φ). Ridge solves the smaller normal equations.
     """
     phi, evs = phi_train.double(), [e.double() for e in phi_evals]
     n, p = phi.shape
@@ -81,17 +80,7 @@ def smoother_norms2(phi_train: torch.Tensor, phi_evals: list[torch.Tensor], ridg
             return [(phi @ torch.linalg.solve(gram, ev.T)).square().sum(0) for ev in evs]  # ŝ(x) = Φ·M⁻¹·φ(x)
         kernel = phi @ phi.T + ridge * n * torch.eye(n, dtype=phi.dtype)
         return [torch.linalg.solve(kernel, phi @ ev.T).square().sum(0) for ev in evs]
-    qr = MinNormQR.of(phi)
-    if not bool(qr.full_rank()):
-        return [_smoother_norms2_svd(phi, ev) for ev in evs]
-    return [qr.smoother_norms2(ev) for ev in evs]
-
-
-def _smoother_norms2_svd(phi: torch.Tensor, ev: torch.Tensor) -> torch.Tensor:
-    """Min-norm ‖ŝ(x)‖² = ‖diag(1/s)·Vᵀφ(x)‖² over the singular values pinv keeps."""
-    _, s, vh = torch.linalg.svd(phi, full_matrices=False)
-    keep = s > torch.finfo(torch.float64).eps * max(phi.shape) * s.max()
-    return ((ev @ vh[keep].T) / s[keep]).square().sum(-1)
+    return min_norm_smoother_norms2(phi, evs)
 
 
 def effective_parameters(phi_train: torch.Tensor, phi_evals: list[torch.Tensor], ridge: float) -> list[float]:
