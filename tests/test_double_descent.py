@@ -8,6 +8,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,9 +123,17 @@ def _catalog_mean(cat: Catalog, setting, metric: str) -> float:
 
 
 # ---- real training: a reduced neural setting ---------------------------------------------------
-def test_neural_peak_with_label_noise_and_none_with_weight_decay(tmp_path):
-    cat = Catalog(tmp_path / "cat")
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    """digits_label_noise, 3 seeds, trained: as set (20% label noise) and with weight decay 0.01."""
+    cat = Catalog(tmp_path_factory.mktemp("digits") / "cat")
     study, noisy = reproduce(cat, "digits_label_noise", [0, 1, 2])
+    _, decayed = reproduce(cat, "digits_label_noise", [0, 1, 2], {"optim.weight_decay": 0.01})
+    return cat, study, noisy, decayed
+
+
+def test_neural_peak_with_label_noise_and_none_with_weight_decay(digits):
+    cat, study, noisy, decayed = digits
     s = noisy["summary"]
     assert s["peak_present"] is True, s
     assert s["peak_rise"] > s["seed_spread"]
@@ -138,9 +147,44 @@ def test_neural_peak_with_label_noise_and_none_with_weight_decay(tmp_path):
     assert all(e <= r["test_mean"] + 1e-12 for e, r in zip(es, noisy["per_capacity"], strict=True))
     assert max(es[es.index(min(es)):]) - min(es) < s["peak_rise"] / 2  # after its minimum it barely rises
 
-    _, decayed = reproduce(cat, "digits_label_noise", [0, 1, 2], {"optim.weight_decay": 0.01})
     assert decayed["summary"]["peak_present"] is False, decayed["summary"]
     assert decayed["summary"]["mean_curve_threshold"] is None  # it no longer fits the noisy labels
+
+
+def test_phase_diagram_maps_where_the_peak_appears(digits, tmp_path):
+    """`phenolab phase double-descent` (the issue's command, on the reduced setting): every cell is
+    that cell's own double-descent study; its default field is `peak_present`. The two noisy cells
+    are the runs above (nothing retrained), the noise-free column is trained here."""
+    cat, _, noisy, decayed = digits
+    args = ["phase", "double-descent", "--setting", "digits_label_noise", "--grid", "task.label_noise=0,0.2",
+            "--grid", "optim.weight_decay=0,0.01", "--seeds", "3", "--catalog", str(cat.path),
+            "--out", str(tmp_path), "--json"]
+    runs = cat.count_runs()
+    typo = CliRunner().invoke(app, [*args, "--metric", "peak_presnt"])  # refused before any training
+    assert typo.exit_code != 0 and cat.count_runs() == runs and isinstance(typo.exception, SettingError)
+    assert str(typo.exception).startswith("--metric 'peak_presnt': not a double-descent signature field")
+    assert "peak_present" in str(typo.exception)
+    # the declared fields are the signature's (the bookkeeping ones aside; exact fit: lstsq classifiers only)
+    declared = set(DD.phase_fields("digits_label_noise"))
+    keys = set(noisy["summary"]) | set(noisy["per_run"][0])
+    assert declared - keys == {"mean_curve_exact_fit"}
+    assert keys - declared == {"peak_judged_on", "n_train", "n_seeds", "seed"}
+    res = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    widths = len(DD.study("digits_label_noise", [0], {}, False).settings)
+    assert out["field"] == "peak_present" and out["trained"] == 2 * widths * 3
+    cells = {(r["task.label_noise"], r["optim.weight_decay"]): r for r in out["table"]}
+    for (noise, wd), sig in {(0.2, 0.0): noisy, (0.2, 0.01): decayed}.items():
+        cell, summary = cells[(noise, wd)], sig["summary"]
+        assert cell["value"] == str(summary["peak_present"]).lower() and cell["n"] == 1
+        assert cell["peak_rise"] == summary["peak_rise"]
+        assert cell["mean_curve_peak"] == summary["mean_curve_peak"]  # None where there is no peak
+    assert cells[(0.2, 0.0)]["value"] == "true" and cells[(0.2, 0.01)]["value"] == "false"
+    # without label noise there is nothing to memorise: no peak, with or without weight decay (measured)
+    assert cells[(0.0, 0.0)]["value"] == "false" and cells[(0.0, 0.01)]["value"] == "false"
+    assert Path(out["figure"]).stat().st_size > 10_000
+
 
 
 # ---- the signature's parts on synthetic curves -------------------------------------------------

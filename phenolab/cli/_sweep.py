@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -171,6 +172,8 @@ def register(app: typer.Typer) -> None:
         metric: Annotated[str | None, typer.Option(help="Signature field to map (default: the phenomenon's, "
                                                    "e.g. grokking's phase).")] = None,
         set_: SetOpt = None,
+        quick: Annotated[bool, typer.Option(help="Each cell is the phenomenon's --quick study (as `reproduce "
+                                            "--quick`: a shorter budget or grid where the source's is long).")] = False,
         out: Annotated[Path | None, typer.Option(help="Directory for the PNG and CSV "
                                                  "(default: CATALOG_DIR/figures).")] = None,
         catalog: CatalogOpt = None,
@@ -192,9 +195,9 @@ def register(app: typer.Typer) -> None:
 
         ph, name = resolve_phenomenon(phenomenon, setting)
         seed_list = seeds_from_value(seeds)
-        field = phase_field(ph, metric)
+        field = phase_field(ph, metric, name)
         axes, cells = phase_cells(ph, name, parse_assignments(set_ or []), [parse_grid_arg(g) for g in grid or []],
-                                  seed_list)
+                                  seed_list, quick)
         cat = open_catalog(catalog)
         if executor == "local":
             set_threads(threads)
@@ -218,13 +221,16 @@ def register(app: typer.Typer) -> None:
         csv = folder / f"{stem}.csv"
         table.to_csv(csv, index=False)
         fig = phase_figure(table, axes, folder / f"{stem}.png", title=f"{phenomenon} · {name}")
+        # missing values (a cell without a peak has no peak location) as null, not NaN: valid JSON
+        records = [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()}
+                   for r in table.to_dict("records")]
         cat.add_note("phase", f"{phenomenon}:{name}:{field}:{key}", {
             "phenomenon": phenomenon, "setting": name, "field": field, "seeds": seed_list,
-            "axes": {a.field: list(a.values) for a in axes}, "table": table.to_dict("records"),
+            "axes": {a.field: list(a.values) for a in axes}, "table": records,
             "figure": str(fig), "csv": str(csv)})
         if as_json:
             print(json.dumps({"phenomenon": phenomenon, "setting": name, "field": field, "trained": state["trained"],
-                              "figure": str(fig), "csv": str(csv), "table": table.to_dict("records")},
+                              "figure": str(fig), "csv": str(csv), "table": records},
                              indent=2, default=str))
             return
         console.print(_phase_rich_table(table, f"{phenomenon} · {name} · {field} ({len(seed_list)} seed(s))"))
@@ -237,5 +243,6 @@ def _phase_rich_table(table: Any, title: str) -> Table:
         if col != "setting_id":
             out.add_column(str(col), justify="right")
     for row in table.drop(columns=["setting_id"]).itertuples(index=False):
-        out.add_row(*("—" if v is None else f"{v:.3g}" if isinstance(v, float) else str(v) for v in row))
+        out.add_row(*("—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3g}"
+                      if isinstance(v, float) else str(v) for v in row))
     return out

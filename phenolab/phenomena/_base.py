@@ -77,6 +77,8 @@ class Phenomenon:
     name: str = ""
     canonical: tuple[str, ...] = ()  # named settings this phenomenon registers
     default_setting: str = ""
+    phase_metric: str = ""  # `phenolab phase`'s field when none is given and no run signature is registered
+    phase_context: tuple[str, ...] = ()  # summary fields a phase table shows beside the mapped one
 
     def study(self, setting_name: str, seeds: list[int], overrides: dict[str, Any], quick: bool,
               options: dict[str, Any] | None = None) -> Study:
@@ -100,6 +102,11 @@ class Phenomenon:
 
     def figure(self, catalog: Catalog, study: Study, out: Path) -> Path:
         raise NotImplementedError
+
+    def phase_fields(self, setting_name: str) -> tuple[str, ...]:
+        """The signature fields `phenolab phase --metric` may map for this setting, so that a typo
+        fails before any training; () = not declared (then checked once the signature exists)."""
+        return ()
 
 
 def study_curves(catalog: Catalog, study: Study) -> pd.DataFrame:

@@ -21,6 +21,7 @@ from phenolab.catalog import Catalog
 from phenolab.phenomena._base import Phenomenon, Study, quick_setting, register_phenomenon
 from phenolab.phenomena.bias_variance import optimal_ridge
 from phenolab.phenomena.epochwise import EPOCHWISE_SETTINGS, epochwise_figure, epochwise_signature
+from phenolab.phenomena.epochwise import RUN_FIELDS as EPOCHWISE_RUN_FIELDS
 from phenolab.settings import SettingError, register_setting, resolve_setting
 
 # Greydanus & Kobak's widths: unique(geomspace(2, 300, 20).astype(int)), 19 values.
@@ -154,6 +155,8 @@ class DoubleDescent(Phenomenon):
     canonical = ("greydanus_kobak2024", "nakkiran2021_linear", "nakkiran2021_optimal_ridge", "belkin2019_rff",
                  "digits_label_noise", "epochwise")
     default_setting = "greydanus_kobak2024"
+    phase_metric = "peak_present"  # where the peak appears (issue: noise × weight decay)
+    phase_context = ("mean_curve_threshold", "mean_curve_peak", "peak_rise", "seed_spread")
 
     def study(self, setting_name: str, seeds: list[int], overrides: dict[str, Any], quick: bool,
               options: dict[str, Any] | None = None) -> Study:
@@ -189,6 +192,13 @@ class DoubleDescent(Phenomenon):
         if study.options.get("epochwise"):
             return epochwise_signature(catalog, study)
         return study_signature(catalog, study)
+
+    def phase_fields(self, setting_name: str) -> tuple[str, ...]:
+        if setting_name in EPOCHWISE_SETTINGS:
+            return (*EPOCHWISE_RUN_FIELDS, "has_peak", "runs_with_peak", "peak_present", "mean_rise", "spread")
+        from phenolab.phenomena.double_descent_signature import RUN_FIELDS, SUMMARY_FIELDS
+
+        return (*RUN_FIELDS, "has_peak", *SUMMARY_FIELDS)
 
     def figure(self, catalog: Catalog, study: Study, out: Path) -> Path:
         from phenolab.phenomena.double_descent_figure import double_descent_figure

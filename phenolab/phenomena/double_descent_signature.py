@@ -39,6 +39,13 @@ P_EFF_EVAL_POINTS = 2000  # test inputs on which effective parameters are counte
 RUN_FIELDS = ("threshold", "threshold_params", "threshold_params_per_n", "peak", "peak_params", "peak_height",
               "peak_prominence", "first_min", "first_min_at", "last", "peak_ratio", "peak_minus_threshold",
               "peak_steps_from_threshold")
+# what `study_signature`'s summary holds besides RUN_FIELDS' mean ± sd (`phenolab phase --metric`);
+# mean_curve_exact_fit only for least-squares classifiers, early_stopping_* only for trained nets
+SUMMARY_FIELDS = ("runs_with_peak", "peak_present", "mean_curve_peak", "mean_curve_threshold",
+                  "mean_curve_peak_height", "mean_curve_first_min", "mean_curve_last", "mean_curve_exact_fit",
+                  "peak_rise", "seed_spread", "variance_peak", "variance_peak_value", "variance_peak_at_error_peak",
+                  "early_stopping_peak_present", "early_stopping_peak_rise", "early_stopping_seed_spread",
+                  "early_stopping_peak", "early_stopping_min", "early_stopping_last")
 _CACHE: dict[tuple, dict[str, Any]] = {}
 
 

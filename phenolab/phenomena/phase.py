@@ -80,33 +80,38 @@ class PhaseCell:
 
 
 def phase_cells(ph: Phenomenon, setting_name: str, overrides: dict[str, Any], axes: list[GridAxis],
-                seeds: list[int]) -> tuple[list[GridAxis], list[PhaseCell]]:
-    """The two typed axes and one study per cell (x varies slowest); everything validated."""
+                seeds: list[int], quick: bool = False) -> tuple[list[GridAxis], list[PhaseCell]]:
+    """The two typed axes and one study per cell (x varies slowest); everything validated.
+    `quick`: each cell is the phenomenon's `--quick` study."""
     if len(axes) != 2:
         raise SettingError(f"phase: give exactly two --grid factors (x and y), got {len(axes)}")
-    base = ph.study(setting_name, seeds, overrides, False).settings[0]
+    base = ph.study(setting_name, seeds, overrides, quick).settings[0]
     axes = resolve_axes(base, axes, overrides)
     fx, fy = axes[0].field, axes[1].field
     cells = []
     for x in axes[0].values:
         for y in axes[1].values:
             try:
-                study = ph.study(setting_name, seeds, {**overrides, fx: x, fy: y}, False)
+                study = ph.study(setting_name, seeds, {**overrides, fx: x, fy: y}, quick)
             except SettingError as exc:
                 raise SettingError(f"grid point {fx}={x} {fy}={y}: {exc}") from None
             cells.append(PhaseCell(x, y, study))
     return axes, cells
 
 
-def phase_field(ph: Phenomenon, field: str | None) -> str:
-    """The field to draw: `--metric`, checked when the phenomenon declares its fields, else its default."""
+def phase_field(ph: Phenomenon, field: str | None, setting_name: str = "") -> str:
+    """The field to draw: `--metric`, checked when the phenomenon declares its fields (a registered
+    run signature, or `Phenomenon.phase_fields` for this setting), else its default."""
     sig = RUN_SIGNATURES.get(ph.name)
     if field is None:
-        if sig is None:
-            raise SettingError(f"phase {ph.name}: give --metric (a field of its signature)")
-        return sig.default_field
-    if sig is not None and field not in sig.fields:
-        raise SettingError(f"--metric {field!r}: not a {ph.name} signature field; allowed: {', '.join(sig.fields)}")
+        if sig is not None:
+            return sig.default_field
+        if ph.phase_metric:
+            return ph.phase_metric
+        raise SettingError(f"phase {ph.name}: give --metric (a field of its signature)")
+    allowed = sig.fields if sig is not None else ph.phase_fields(setting_name or ph.default_setting)
+    if allowed and field not in allowed:
+        raise SettingError(f"--metric {field!r}: not a {ph.name} signature field; allowed: {', '.join(allowed)}")
     return field
 
 
@@ -130,6 +135,7 @@ def phase_table(catalog: Catalog, ph: Phenomenon, axes: list[GridAxis], cells: l
     e.g. a threshold never reached, or no run stored)."""
     per_cell = _cell_values_fast(catalog, ph, cells, field) if ph.name in RUN_SIGNATURES else \
         [_cell_values_slow(catalog, ph, c, field) for c in cells]
+    per_cell = [[_bool_as_text(v) for v in vals] for vals in per_cell]  # a yes/no field is two categories
     if not any(v is not None for vals in per_cell for v in vals):
         raise SettingError(f"phase: no values of {field!r} in the catalog for these cells")
     categorical = any(isinstance(v, str) for vals in per_cell for v in vals)
@@ -138,7 +144,7 @@ def phase_table(catalog: Catalog, ph: Phenomenon, axes: list[GridAxis], cells: l
     for cell, vals in zip(cells, per_cell, strict=True):
         row: dict[str, Any] = {axes[0].field: cell.x, axes[1].field: cell.y,
                                "setting_id": ";".join(_ids(cell))}
-        present = [v for v in vals if v is not None and not (isinstance(v, float) and math.isnan(v))]
+        present = [v for v in vals if _present(v)]
         row["n"], row["n_missing"] = len(present), len(vals) - len(present)
         if categorical:
             counts = Counter(present)
@@ -150,9 +156,11 @@ def phase_table(catalog: Catalog, ph: Phenomenon, axes: list[GridAxis], cells: l
             arr = np.asarray(present, dtype=float)
             row["mean"] = float(arr.mean()) if arr.size else None
             row["sd"] = float(arr.std(ddof=1)) if arr.size > 1 else (0.0 if arr.size else None)
+        row.update(_context(catalog, ph, cell, field))
         rows.append(row)
     table = pd.DataFrame(rows)
-    table.attrs.update(field=field, phenomenon=ph.name, categorical=categorical, categories=list(cats))
+    table.attrs.update(field=field, phenomenon=ph.name, categorical=categorical, categories=list(cats),
+                       seeds=len(cells[0].study.seeds), context=[c for c in ph.phase_context if c != field])
     return table
 
 
@@ -164,6 +172,10 @@ def _cell_values_fast(catalog: Catalog, ph: Phenomenon, cells: list[PhaseCell], 
     for ids in run_ids:
         out.append([sig.fn(by_run[r]).get(field) if r in by_run else None for r in ids])  # None: no run
     return out
+
+
+def _bool_as_text(v: Any) -> Any:
+    return ("true" if v else "false") if isinstance(v, (bool, np.bool_)) else v
 
 
 def _ids(cell: PhaseCell) -> list[str]:
@@ -184,6 +196,20 @@ def _cell_values_slow(catalog: Catalog, ph: Phenomenon, cell: PhaseCell, field: 
     if not rows and not summary:
         return []
     raise SettingError(f"--metric {field!r}: not in the {ph.name} signature; allowed: {', '.join(fields)}")
+
+
+def _context(catalog: Catalog, ph: Phenomenon, cell: PhaseCell, field: str) -> dict[str, Any]:
+    """The phenomenon's `phase_context` fields of this cell's signature (means of mean ± sd
+    fields), e.g. where a double-descent peak sits and how far it rises above the seed spread."""
+    if not ph.phase_context:
+        return {}
+    summary = ph.signature(catalog, cell.study).get("summary", {})
+    out = {}
+    for name in ph.phase_context:
+        if name != field:
+            val = summary.get(name)
+            out[name] = val.get("mean") if isinstance(val, dict) else val
+    return out
 
 
 def _categories(ph: Phenomenon, field: str, per_cell: list[list[Any]]) -> tuple[str, ...]:
@@ -210,10 +236,13 @@ def phase_figure(table: pd.DataFrame, axes: list[GridAxis], out: str | Path, *, 
         if table.attrs.get("categorical"):
             if r["value"] is not None:
                 grid[i, j] = cats.index(r["value"])
-                labels[i][j] = f"{r['value']}\n{r['share']:.0%}"
+                labels[i][j] = str(r["value"]) + (f"\n{r['share']:.0%}" if r["n"] > 1 else "")
         elif r["mean"] is not None and not math.isnan(r["mean"]):
             grid[i, j] = r["mean"]
             labels[i][j] = f"{r['mean']:.3g}"
+        for name in table.attrs.get("context", [])[:2]:  # e.g. where the threshold and the peak are
+            if not np.isnan(grid[i, j]) and _present(r.get(name)):
+                labels[i][j] += f"\n{name} {_tick(r[name])}"
     fig, ax = plt.subplots(figsize=(1.1 * len(xs) + 3.5, 0.7 * len(ys) + 2.2))
     if table.attrs.get("categorical"):
         cmap = ListedColormap([CATEGORY_COLOURS[k % len(CATEGORY_COLOURS)] for k in range(len(cats))])
@@ -231,9 +260,13 @@ def phase_figure(table: pd.DataFrame, axes: list[GridAxis], out: str | Path, *, 
     ax.set_yticks(range(len(ys)), [_tick(v) for v in ys])
     ax.set_xlabel(fx)
     ax.set_ylabel(fy)
-    n = int(table["n"].max()) if len(table) else 0
-    ax.set_title(f"{title}  ({table.attrs.get('field')}, up to {n} seeds per cell)".strip(), fontsize=10)
+    n = table.attrs.get("seeds") or (int(table["n"].max()) if len(table) else 0)
+    ax.set_title(f"{title}  ({table.attrs.get('field')}, {n} seeds per cell)".strip(), fontsize=10)
     return save_figure(fig, out)
+
+
+def _present(v: Any) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
 
 
 def _tick(v: Any) -> str:
