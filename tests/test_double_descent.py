@@ -282,8 +282,14 @@ def test_cli_reproduce_exact_setting_json(tmp_path):
                                    "--set", "task.d=40", "--catalog", str(tmp_path / "cat"), "--json"],
                              catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    out = json.loads(res.stdout, parse_constant=_refuse)  # strict JSON: jq and others refuse NaN/Infinity
     assert out["peak_present"] is True and out["mean_curve_peak"] == 40 and out["trained"] == 60
+    at_d = next(r for r in out["per_capacity"] if r["capacity"] == 40)
+    assert at_d["theory_test_mse"] is None  # Nakkiran et al.'s closed form diverges at n = d: null
+
+
+def _refuse(constant: str):
+    raise ValueError(f"not JSON: {constant}")
 
 
 def test_quick_note_says_when_a_set_field_replaces_its_quick_value():

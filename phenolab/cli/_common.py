@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import torch
 import typer
@@ -37,6 +39,25 @@ CatalogOpt = Annotated[
                  "(env PHENOLAB_CATALOG; default ./phenolab-catalog/catalog.db)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of a table.")]
+
+
+def print_json(obj: Any) -> None:
+    """`--json` output as strict JSON: NaN and ±inf (which `json.dumps` writes as bare NaN and
+    Infinity, refused by jq and most parsers) become null, NumPy scalars plain numbers, anything
+    else without a JSON form its str."""
+    print(json.dumps(_strict(obj), indent=2, default=str, allow_nan=False))
+
+
+def _strict(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    if hasattr(obj, "item") and getattr(obj, "ndim", None) == 0:  # NumPy / torch scalars
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -3,13 +3,12 @@ them to an MLflow tracking store (`export --mlflow URI`; `export-mlflow URI` is 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from phenolab.cli._common import CatalogOpt, JsonOpt, console, fail, open_catalog
+from phenolab.cli._common import CatalogOpt, JsonOpt, console, fail, open_catalog, print_json
 from phenolab.settings import parse_assignments
 
 WhereOpt = Annotated[list[str] | None, typer.Option(help="Only runs whose setting has FIELD=VALUE "
@@ -49,7 +48,7 @@ def register(app: typer.Typer) -> None:
         manifest = export_bundle(cat, out, run_ids)
         counts = manifest["counts"]
         if as_json:
-            print(json.dumps({"bundle": str(out), **counts}, indent=2))
+            print_json({"bundle": str(out), **counts})
         else:
             console.print(f"exported {counts['runs']} run(s) of {counts['settings']} setting(s), "
                           f"{counts['checkpoints']} checkpoint(s) to {out}", highlight=False)
@@ -80,9 +79,8 @@ def register(app: typer.Typer) -> None:
         cat = open_catalog(catalog)
         report = import_bundle(cat, bundle)
         if as_json:
-            print(json.dumps({"bundle": report.bundle, "runs_in_bundle": report.runs_in_bundle,
-                              "imported": len(report.written), "already_present": report.already_present},
-                             indent=2))
+            print_json({"bundle": report.bundle, "runs_in_bundle": report.runs_in_bundle,
+                        "imported": len(report.written), "already_present": report.already_present})
         else:
             console.print(f"imported {len(report.written)} run(s) from {bundle} into {cat.path}; "
                           f"{report.already_present} were already there", highlight=False)
@@ -105,8 +103,7 @@ def export_to_mlflow(cat, uri: str, run_ids: list[str], experiment: str, as_json
 
     n = export_mlflow(cat, uri, run_ids=run_ids, experiment=experiment)
     if as_json:
-        print(json.dumps({"mlflow": uri, "experiment": experiment, "selected": len(run_ids), "exported": n},
-                         indent=2))
+        print_json({"mlflow": uri, "experiment": experiment, "selected": len(run_ids), "exported": n})
     else:
         console.print(f"exported {n} run(s) to {uri} (experiment {experiment!r})", highlight=False, soft_wrap=True)
     return n

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from phenolab.cli._common import CatalogOpt, JsonOpt, console, err_console, open_catalog, set_threads
+from phenolab.cli._common import CatalogOpt, JsonOpt, console, err_console, open_catalog, print_json, set_threads
 from phenolab.cli._train import DeviceOpt, ThreadsOpt, train_missing
 
 STATUS_STYLE = {"supported": "bold green", "refuted": "bold red", "inconclusive": "bold yellow",
@@ -18,10 +17,6 @@ STATUS_STYLE = {"supported": "bold green", "refuted": "bold red", "inconclusive"
 
 hypothesis_app = typer.Typer(help="Register explanations before the deciding runs exist, then test them: "
                              "in-sample, held-out, confounds, interventions.", no_args_is_help=True)
-
-
-def _print_json(obj: Any) -> None:
-    print(json.dumps(obj, indent=2, default=str))
 
 
 def tests_table(result: dict[str, Any]) -> Table:
@@ -69,7 +64,7 @@ def register_cmd(
     out = {"id": reg.id, "name": hyp.name, "new": new, "registered": _utc(reg.time),
            "held_out_seeds": reg.held_out_seeds, "entry_hash": reg.entry_hash, "supersedes": hyp.supersedes}
     if as_json:
-        _print_json(out)
+        print_json(out)
         return
     what = "registered" if new else "already registered (unchanged content, same id)"
     console.print(f"{what}: [bold]{reg.id}[/] {hyp.name} at {out['registered']}")
@@ -84,7 +79,7 @@ def list_cmd(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
 
     rows = HypothesisLog(open_catalog(catalog)).listing()
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     if not rows:
         console.print("no hypotheses registered; see [bold]phenolab hypothesis register --help[/]")
@@ -118,7 +113,7 @@ def test_cmd(
     trainer = (lambda settings, seeds: train_missing(settings, seeds, cat, device)) if run_missing else None
     result = evaluate_registered(cat, ref, trainer)
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     print_verdict(result)
 
@@ -139,7 +134,7 @@ def show_cmd(
            "hypothesis": reg.hypothesis.model_dump(mode="json", exclude_defaults=True),
            "settings": reg.settings, "held_out_seeds": reg.held_out_seeds, "verdicts": verdicts}
     if as_json:
-        _print_json(out)
+        print_json(out)
         return
     hyp = reg.hypothesis
     console.print(f"[bold]{reg.id}[/] {hyp.name} — registered {out['registered']}")
@@ -173,7 +168,7 @@ def verify_cmd(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
 
     check = HypothesisLog(open_catalog(catalog)).verify()
     if as_json:
-        _print_json({"ok": check.ok, "entries": check.entries, "head": check.head, "problems": check.problems})
+        print_json({"ok": check.ok, "entries": check.entries, "head": check.head, "problems": check.problems})
     elif check.ok:
         console.print(f"[green]{check.message()}[/]", highlight=False)
     else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +9,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from phenolab.cli._common import CatalogOpt, JsonOpt, console, fail, open_catalog
+from phenolab.cli._common import CatalogOpt, JsonOpt, console, fail, open_catalog, print_json
 from phenolab.settings import parse_assignments
 
 SUMMARY_COLS = ("final_train_acc", "final_test_acc", "final_train_loss", "final_test_loss")
@@ -84,9 +83,9 @@ def register(app: typer.Typer) -> None:
         """Print a run (setting, provenance, final numbers) or a setting as JSON."""
         cat = open_catalog(catalog)
         if "-" in ident:
-            print(json.dumps(cat.run(ident), indent=2, default=str))
+            print_json(cat.run(ident))
         else:
-            print(json.dumps(cat.setting(ident), indent=2))
+            print_json(cat.setting(ident))
 
     @app.command()
     def settings(as_json: JsonOpt = False) -> None:
@@ -96,7 +95,7 @@ def register(app: typer.Typer) -> None:
         rows = [{"name": n.name, "source": n.source, "description": n.description}
                 for n in sorted(NAMED_SETTINGS.values(), key=lambda n: n.name)]
         if as_json:
-            print(json.dumps(rows, indent=2))
+            print_json(rows)
         else:
             console.print(_table(pd.DataFrame(rows), "named settings"))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from contextlib import nullcontext
 from typing import Annotated, Any
 
@@ -14,6 +13,7 @@ from phenolab.cli._common import (
     JsonOpt,
     console,
     open_catalog,
+    print_json,
     resolve_phenomenon,
     set_threads,
     training_progress,
@@ -93,11 +93,10 @@ def register(app: typer.Typer) -> None:
                      {"phenomenon": phenomenon, **{k: v for k, v in sig.items() if k != "per_run"},
                       "seeds": seed_list, "figure": str(fig)})
         if as_json:
-            print(json.dumps({**sig["summary"], "phenomenon": phenomenon, "setting": name,
-                              "setting_ids": [s.id for s in study.settings], "note": study.note,
-                              "trained": len(written), "figure": str(fig), "per_run": sig["per_run"],
-                              **{k: sig[k] for k in ("per_capacity", "axis", "error") if k in sig}},
-                             indent=2, default=str))
+            print_json({**sig["summary"], "phenomenon": phenomenon, "setting": name,
+                        "setting_ids": [s.id for s in study.settings], "note": study.note,
+                        "trained": len(written), "figure": str(fig), "per_run": sig["per_run"],
+                        **{k: sig[k] for k in ("per_capacity", "axis", "error") if k in sig}})
             return
         console.print(f"[bold]{phenomenon}[/] · {name}: {len(written)} run(s) trained, "
                       f"the rest reused from {cat.path}")

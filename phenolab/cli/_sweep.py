@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,6 +21,7 @@ from phenolab.cli._common import (
     fail,
     log_progress_every,
     open_catalog,
+    print_json,
     resolve_phenomenon,
     set_threads,
 )
@@ -135,7 +135,7 @@ def register(app: typer.Typer) -> None:
                     "packed_widths": [[p.setting.model.width for p in b.parts] for b in batches if len(b.parts) > 1],
                     "grid": [{**p.overrides, "setting_id": p.setting.id} for p in points]}
             if as_json:
-                print(json.dumps(plan, indent=2, default=str))
+                print_json(plan)
             else:
                 console.print(f"{len(settings)} setting(s) × {len(spec.seeds)} seed(s) = {in_grid} runs; {stored} "
                               f"stored; {in_grid - stored} to train in {len(batches)} batch(es)", highlight=False)
@@ -154,7 +154,7 @@ def register(app: typer.Typer) -> None:
                   "elapsed_s": round(outcome.elapsed_s, 3), "runs_per_s": round(outcome.runs_per_s, 3),
                   "executor": executor}
         if as_json:
-            print(json.dumps(report, indent=2))
+            print_json(report)
         else:
             console.print(f"stored {len(outcome.written)} new run(s) in {outcome.elapsed_s:.1f} s "
                           f"({outcome.runs_per_s:.2f} runs/s); {outcome.already_stored} were already there, "
@@ -229,9 +229,8 @@ def register(app: typer.Typer) -> None:
             "axes": {a.field: list(a.values) for a in axes}, "table": records,
             "figure": str(fig), "csv": str(csv)})
         if as_json:
-            print(json.dumps({"phenomenon": phenomenon, "setting": name, "field": field, "trained": state["trained"],
-                              "figure": str(fig), "csv": str(csv), "table": records},
-                             indent=2, default=str))
+            print_json({"phenomenon": phenomenon, "setting": name, "field": field, "trained": state["trained"],
+                        "figure": str(fig), "csv": str(csv), "table": records})
             return
         console.print(_phase_rich_table(table, f"{phenomenon} · {name} · {field} ({len(seed_list)} seed(s))"))
         console.print(f"trained {state['trained']} run(s); table: {csv}\nfigure: {fig}", highlight=False)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from phenolab.cli._common import CatalogOpt, JsonOpt, console, open_catalog, set_threads, training_progress
+from phenolab.cli._common import CatalogOpt, JsonOpt, console, open_catalog, print_json, set_threads, training_progress
 from phenolab.settings import Setting, parse_assignments, parse_seeds, resolve_setting
 
 SetOpt = Annotated[
@@ -90,7 +89,7 @@ def train_and_store(setting: Setting, seeds: list[int], catalog_path: Path | Non
         "final": _final_table(runs),
     }
     if as_json:
-        print(json.dumps(report, indent=2))
+        print_json(report)
     else:
         _print_report(report)
     return report
