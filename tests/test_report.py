@@ -335,3 +335,29 @@ def test_a_sweep_study_shows_all_its_settings_and_the_reproduce_command(tmp_path
     assert len(ids) > 10 and set(re.findall(r"<h3>Setting <code>(\w+)</code></h3>", html)) == ids
     assert len(re.findall(r"<tr><td>\w+-[01]</td>", html)) == 2 * len(ids)  # every run behind it
     assert '<pre class="cmd">phenolab reproduce double-descent --setting nakkiran2021_linear --seeds 0-1</pre>' in html
+
+
+def test_a_phase_diagram_is_shown_with_its_table_and_the_command_that_rebuilds_it(tmp_path):
+    cat = tmp_path / "cat"
+    args = ["phase", "grokking", "--setting", "gromov2023", *GROK, "--grid", "task.train_fraction=0.6,0.3",
+            "--grid", "optim.weight_decay=0,1", "--seeds", "2"]
+    ok(*args, "--catalog", cat)
+    out = tmp_path / "site"
+    ok("report", "--catalog", cat, "--out", out)
+    index = (out / "index.html").read_text()
+    assert "<h3>grokking · gromov2023 · phase</h3>" in index
+    figure = re.search(r'<img src="(figures/phase-0\.png)" alt="phase diagram', index)
+    assert figure is not None and (out / figure.group(1)).stat().st_size > 10_000
+    table = index[index.index('<h2 id="phases">'):index.index('<h2 id="settings">')]
+    header = re.findall(r"<th>([^<]+)</th>", table)
+    assert header[:3] == ["task.train_fraction", "optim.weight_decay", "n"]  # the diagram's order, x first
+    assert len(re.findall(r"<tr><td", table)) == 4
+    # the command shown rebuilds the same diagram from the catalog: nothing to train, the same cells
+    command = re.search(r"<pre><code>(phenolab phase [^<]+)</code></pre>", table).group(1)
+    assert {"--set task.p=13", "--set schedule.steps=30", "--grid task.train_fraction=0.6,0.3"} <= \
+        {" ".join(pair) for pair in zip(shlex.split(command), shlex.split(command)[1:], strict=False)}
+    rebuilt = cli(*shlex.split(command)[1:], "--catalog", cat, "--json")
+    assert rebuilt.exit_code == 0, rebuilt.output
+    again = json.loads(rebuilt.stdout)
+    first = Catalog(cat).notes("phase")[0]["obj"]
+    assert again["trained"] == 0 and again["table"] == first["table"]

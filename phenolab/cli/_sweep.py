@@ -196,8 +196,8 @@ def register(app: typer.Typer) -> None:
         ph, name = resolve_phenomenon(phenomenon, setting)
         seed_list = seeds_from_value(seeds)
         field = phase_field(ph, metric, name)
-        axes, cells = phase_cells(ph, name, parse_assignments(set_ or []), [parse_grid_arg(g) for g in grid or []],
-                                  seed_list, quick)
+        overrides = parse_assignments(set_ or [])
+        axes, cells = phase_cells(ph, name, overrides, [parse_grid_arg(g) for g in grid or []], seed_list, quick)
         cat = open_catalog(catalog)
         if executor == "local":
             set_threads(threads)
@@ -225,8 +225,10 @@ def register(app: typer.Typer) -> None:
         records = [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()}
                    for r in table.to_dict("records")]
         cat.add_note("phase", f"{phenomenon}:{name}:{field}:{key}", {
-            "phenomenon": phenomenon, "setting": name, "field": field, "seeds": seed_list,
-            "axes": {a.field: list(a.values) for a in axes}, "table": records,
+            "phenomenon": phenomenon, "setting": name, "field": field, "seeds": seed_list, "quick": quick,
+            "overrides": overrides,
+            "axes": [[a.field, list(a.values)] for a in axes], "columns": [str(c) for c in table.columns],
+            "table": records,
             "figure": str(fig), "csv": str(csv)})
         if as_json:
             print_json({"phenomenon": phenomenon, "setting": name, "field": field, "trained": state["trained"],

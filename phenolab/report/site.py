@@ -24,6 +24,7 @@ from phenolab.catalog import Catalog, CatalogError
 from phenolab.report import checklist
 from phenolab.report.commands import reproduce_command, seeds_text, train_command
 from phenolab.report.hypotheses import hypothesis_views, verdict_class
+from phenolab.report.phases import phase_views
 from phenolab.report.studies import (
     Study,
     fmt,
@@ -139,6 +140,7 @@ def _render(catalog: Catalog, site: Path, max_figures: int) -> None:
         env.get_template("hypotheses.html").render(hypotheses=hyps, **common), encoding="utf-8")
     index = env.get_template("index.html").render(
         phenomena=_phenomena_rows(settings, pages), pages=pages, settings=_settings_rows(settings, pages),
+        phases=phase_views(catalog, figures.copy),
         n_runs=int(settings["runs"].sum()) if len(settings) else 0, n_hypotheses=len(hyps),
         n_refuted=sum(verdict_class(h.verdict) == "refuted" for h in hyps), **common)
     (site / "index.html").write_text(index, encoding="utf-8")
