@@ -209,8 +209,10 @@ def _reusable_grad(p: torch.Tensor) -> torch.Tensor | None:
 
 
 def _act(kind: str, a: torch.Tensor) -> torch.Tensor:
+    """act(a); ReLU in place (its backward reads only the output, and nothing else reads `a`):
+    one [K, H, B] tensor fewer per layer and step, the same values."""
     if kind == "relu":
-        return torch.relu(a)
+        return torch.relu_(a)
     if kind == "tanh":
         return torch.tanh(a)
     if kind == "gelu":
@@ -222,9 +224,10 @@ def _act(kind: str, a: torch.Tensor) -> torch.Tensor:
 
 def _act_backward(kind: str, grad: torch.Tensor, a: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     """grad · act'(a), with the formulas autograd uses (h = act(a)); for x², grad · a: the factor 2
-    of 2a is already in `grad` (see `MlpGrads._grads`)."""
+    of 2a is already in `grad` (see `MlpGrads._grads`). ReLU's and x²'s overwrite `grad`, a fresh
+    product nothing else reads."""
     if kind == "relu":
-        return torch.ops.aten.threshold_backward(grad, h, 0)
+        return torch.ops.aten.threshold_backward.grad_input(grad, h, 0, grad_input=grad)
     if kind == "tanh":
         return torch.ops.aten.tanh_backward(grad, h)
     if kind == "gelu":
