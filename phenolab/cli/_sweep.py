@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -221,9 +220,7 @@ def register(app: typer.Typer) -> None:
         csv = folder / f"{stem}.csv"
         table.to_csv(csv, index=False)
         fig = phase_figure(table, axes, folder / f"{stem}.png", title=f"{phenomenon} · {name}")
-        # missing values (a cell without a peak has no peak location) as null, not NaN: valid JSON
-        records = [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()}
-                   for r in table.to_dict("records")]
+        records = table.to_dict("records")  # NaN (no value) becomes null in the note and in --json
         cat.add_note("phase", f"{phenomenon}:{name}:{field}:{key}", {
             "phenomenon": phenomenon, "setting": name, "field": field, "seeds": seed_list, "quick": quick,
             "overrides": overrides,
@@ -239,11 +236,13 @@ def register(app: typer.Typer) -> None:
 
 
 def _phase_rich_table(table: Any, title: str) -> Table:
+    from phenolab.phenomena.phase import is_present
+
     out = Table(title=title)
     for col in table.columns:
         if col != "setting_id":
             out.add_column(str(col), justify="right")
     for row in table.drop(columns=["setting_id"]).itertuples(index=False):
-        out.add_row(*("—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3g}"
-                      if isinstance(v, float) else str(v) for v in row))
+        out.add_row(*(f"{v:.3g}" if isinstance(v, float) and is_present(v) else str(v) if is_present(v) else "—"
+                      for v in row))
     return out

@@ -99,7 +99,7 @@ def phase_cells(ph: Phenomenon, setting_name: str, overrides: dict[str, Any], ax
     return axes, cells
 
 
-def phase_field(ph: Phenomenon, field: str | None, setting_name: str = "") -> str:
+def phase_field(ph: Phenomenon, field: str | None, setting_name: str) -> str:
     """The field to draw: `--metric`, checked when the phenomenon declares its fields (a registered
     run signature, or `Phenomenon.phase_fields` for this setting), else its default."""
     sig = RUN_SIGNATURES.get(ph.name)
@@ -109,7 +109,7 @@ def phase_field(ph: Phenomenon, field: str | None, setting_name: str = "") -> st
         if ph.phase_metric:
             return ph.phase_metric
         raise SettingError(f"phase {ph.name}: give --metric (a field of its signature)")
-    allowed = sig.fields if sig is not None else ph.phase_fields(setting_name or ph.default_setting)
+    allowed = sig.fields if sig is not None else ph.phase_fields(setting_name)
     if allowed and field not in allowed:
         raise SettingError(f"--metric {field!r}: not a {ph.name} signature field; allowed: {', '.join(allowed)}")
     return field
@@ -133,18 +133,22 @@ def phase_table(catalog: Catalog, ph: Phenomenon, axes: list[GridAxis], cells: l
     """One row per cell: the factors, the setting id(s), n, and mean/sd (numeric) or the commonest
     value, its share and a count per category (text). `n_missing`: seeds without a value (censored,
     e.g. a threshold never reached, or no run stored)."""
+    # the phenomenon's signature of each cell, once: the field's values (without a registered run
+    # signature) and the `phase_context` fields both come from it
+    sigs = [ph.signature(catalog, c.study) for c in cells] \
+        if ph.name not in RUN_SIGNATURES or ph.phase_context else [{} for _ in cells]
     per_cell = _cell_values_fast(catalog, ph, cells, field) if ph.name in RUN_SIGNATURES else \
-        [_cell_values_slow(catalog, ph, c, field) for c in cells]
+        [_signature_values(ph, sig, field) for sig in sigs]
     per_cell = [[_bool_as_text(v) for v in vals] for vals in per_cell]  # a yes/no field is two categories
     if not any(v is not None for vals in per_cell for v in vals):
         raise SettingError(f"phase: no values of {field!r} in the catalog for these cells")
     categorical = any(isinstance(v, str) for vals in per_cell for v in vals)
     cats = _categories(ph, field, per_cell) if categorical else ()
     rows = []
-    for cell, vals in zip(cells, per_cell, strict=True):
+    for cell, vals, sig in zip(cells, per_cell, sigs, strict=True):
         row: dict[str, Any] = {axes[0].field: cell.x, axes[1].field: cell.y,
                                "setting_id": ";".join(_ids(cell))}
-        present = [v for v in vals if _present(v)]
+        present = [v for v in vals if is_present(v)]
         row["n"], row["n_missing"] = len(present), len(vals) - len(present)
         if categorical:
             counts = Counter(present)
@@ -156,7 +160,7 @@ def phase_table(catalog: Catalog, ph: Phenomenon, axes: list[GridAxis], cells: l
             arr = np.asarray(present, dtype=float)
             row["mean"] = float(arr.mean()) if arr.size else None
             row["sd"] = float(arr.std(ddof=1)) if arr.size > 1 else (0.0 if arr.size else None)
-        row.update(_context(catalog, ph, cell, field))
+        row.update(_context(ph, sig, field))
         rows.append(row)
     table = pd.DataFrame(rows)
     table.attrs.update(field=field, phenomenon=ph.name, categorical=categorical, categories=list(cats),
@@ -183,8 +187,8 @@ def _ids(cell: PhaseCell) -> list[str]:
     return [s.id for s in cell.study.settings]
 
 
-def _cell_values_slow(catalog: Catalog, ph: Phenomenon, cell: PhaseCell, field: str) -> list[Any]:
-    sig = ph.signature(catalog, cell.study)
+def _signature_values(ph: Phenomenon, sig: dict[str, Any], field: str) -> list[Any]:
+    """The field's values in a cell's signature: per run where its rows carry it, else the summary's."""
     rows = sig.get("per_run") or []
     if rows and field in rows[0]:
         return [r.get(field) for r in rows]
@@ -198,12 +202,10 @@ def _cell_values_slow(catalog: Catalog, ph: Phenomenon, cell: PhaseCell, field: 
     raise SettingError(f"--metric {field!r}: not in the {ph.name} signature; allowed: {', '.join(fields)}")
 
 
-def _context(catalog: Catalog, ph: Phenomenon, cell: PhaseCell, field: str) -> dict[str, Any]:
-    """The phenomenon's `phase_context` fields of this cell's signature (means of mean ± sd
-    fields), e.g. where a double-descent peak sits and how far it rises above the seed spread."""
-    if not ph.phase_context:
-        return {}
-    summary = ph.signature(catalog, cell.study).get("summary", {})
+def _context(ph: Phenomenon, sig: dict[str, Any], field: str) -> dict[str, Any]:
+    """The phenomenon's `phase_context` fields of a cell's signature (means of mean ± sd fields),
+    e.g. where a double-descent peak sits and how far it rises above the seed spread."""
+    summary = sig.get("summary", {})
     out = {}
     for name in ph.phase_context:
         if name != field:
@@ -241,7 +243,7 @@ def phase_figure(table: pd.DataFrame, axes: list[GridAxis], out: str | Path, *, 
             grid[i, j] = r["mean"]
             labels[i][j] = f"{r['mean']:.3g}"
         for name in table.attrs.get("context", [])[:2]:  # e.g. where the threshold and the peak are
-            if not np.isnan(grid[i, j]) and _present(r.get(name)):
+            if not np.isnan(grid[i, j]) and is_present(r.get(name)):
                 labels[i][j] += f"\n{name} {_tick(r[name])}"
     fig, ax = plt.subplots(figsize=(1.1 * len(xs) + 3.5, 0.7 * len(ys) + 2.2))
     if table.attrs.get("categorical"):
@@ -265,7 +267,8 @@ def phase_figure(table: pd.DataFrame, axes: list[GridAxis], out: str | Path, *, 
     return save_figure(fig, out)
 
 
-def _present(v: Any) -> bool:
+def is_present(v: Any) -> bool:
+    """Not a missing value: None, or NaN once through a DataFrame."""
     return v is not None and not (isinstance(v, float) and math.isnan(v))
 
 

@@ -29,6 +29,12 @@ def seeds_text(seeds: list[int]) -> str:
     return ",".join(out)
 
 
+def count_seeds_arg(seeds: list[int]) -> str:
+    """`--seeds` for commands where a bare N means N seeds (0..N-1): `reproduce` and `phase`."""
+    text = seeds_text(seeds)
+    return f"{text}-{text}" if text.isdigit() else text  # one seed s is the range s-s
+
+
 def flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested sections -> dotted paths (lists stay values, as `--set` takes them)."""
     out: dict[str, Any] = {}
@@ -107,9 +113,6 @@ def reproduce_command(phenomenon: str, setting_name: str, setting_ids: list[str]
         except (SettingError, ValueError, KeyError, TypeError, NotImplementedError):
             continue
         if sorted(s.id for s in study.settings) == sorted(setting_ids):
-            seed_arg = seeds_text(seeds)
-            if seed_arg.isdigit():  # `reproduce --seeds N` means N seeds (0..N-1); one seed s is the range s-s
-                seed_arg = f"{seed_arg}-{seed_arg}"
             return shlex.join(["phenolab", "reproduce", phenomenon, "--setting", setting_name,
-                               *(["--quick"] if quick else []), *set_args(over), "--seeds", seed_arg])
+                               *(["--quick"] if quick else []), *set_args(over), "--seeds", count_seeds_arg(seeds)])
     return None

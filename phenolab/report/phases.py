@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from phenolab.catalog import Catalog
+from phenolab.report.commands import count_seeds_arg, set_args
 
 NOTE_KIND = "phase"
 
@@ -35,13 +36,11 @@ def phase_views(catalog: Catalog, copy_figure: Callable[[str | None, str], str |
 
 def _command(obj: dict[str, Any]) -> str:
     """The `phenolab phase` command that rebuilds a note's diagram."""
-    parts = ["phenolab", "phase", str(obj.get("phenomenon")), "--setting", str(obj.get("setting"))]
-    for field, value in (obj.get("overrides") or {}).items():
-        parts += ["--set", f"{field}={value}"]
+    parts = ["phenolab", "phase", str(obj.get("phenomenon")), "--setting", str(obj.get("setting")),
+             *set_args(obj.get("overrides") or {})]
     axes = obj.get("axes") or []  # [[x field, values], [y field, values]]; a dict in older notes
     for field, values in axes.items() if isinstance(axes, dict) else axes:
         parts += ["--grid", f"{field}=" + ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)]
-    seeds = obj.get("seeds") or []
-    parts += ["--seeds", str(len(seeds)) if seeds == list(range(len(seeds))) else ",".join(map(str, seeds))]
-    parts += ["--quick"] if obj.get("quick") else []
-    return shlex.join(parts) + ("" if obj.get("field") is None else f" --metric {shlex.quote(str(obj['field']))}")
+    parts += ["--seeds", count_seeds_arg(obj.get("seeds") or [0]), *(["--quick"] if obj.get("quick") else []),
+              "--metric", str(obj.get("field"))]
+    return shlex.join(parts)
