@@ -3,13 +3,27 @@ be regenerated from the catalog alone."""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+@cache
+def pyplot() -> ModuleType:
+    """`matplotlib.pyplot` on the file-only Agg backend, imported on first use: its ~0.5 s is paid
+    by the commands that draw, not by every `phenolab` call."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
 
 LABELS = {
     "train_acc": "train accuracy", "test_acc": "test accuracy",
@@ -34,7 +48,7 @@ def curves_figure(curves: pd.DataFrame, out: str | Path, *, title: str = "",
     if not panels:
         raise ValueError(f"no curves to plot; metrics present: {', '.join(sorted(present)) or 'none'}")
     n_runs = curves["run_id"].nunique()
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
+    fig, axes = pyplot().subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
     for ax, metrics in zip(axes[0], panels, strict=True):
         for metric in metrics:
             stats = band(curves, metric)
@@ -55,12 +69,12 @@ def curves_figure(curves: pd.DataFrame, out: str | Path, *, title: str = "",
     return save_figure(fig, out)
 
 
-def save_figure(fig: plt.Figure, out: str | Path) -> Path:
+def save_figure(fig: Figure, out: str | Path) -> Path:
     """Lay out, write a 120-dpi PNG (making its folder) and close: every figure is saved alike, and
     closed, so a long sweep of studies does not keep hundreds of figures open."""
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
-    plt.close(fig)
+    pyplot().close(fig)
     return out

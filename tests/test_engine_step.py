@@ -134,33 +134,43 @@ def test_programs_chosen_per_model_and_loss_and_recorded():
     assert isinstance(grad_program(model, "stablemax_ce", 10, []), AutogradGrads)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize(("name", "extra"), [("adam", {}), ("adamw", {}), ("sgd", {"momentum": 0.9}),
                                             ("sgd", {"momentum": 0.9, "nesterov": True}), ("sgd", {})])
-def test_step_function_is_bitwise_optimizer_step(name, extra):
-    from phenolab.engine.optim import make_optimizer, step_function
+def test_replica_optimizer_is_bitwise_torch_optim(name, extra, dtype):
+    """Our direct fused-kernel optimizer against torch.optim's fused one, over steps whose lr
+    changes (warmup), with a parameter that has no gradient (never, for SGD; only from the third
+    step, for Adam(W), whose state torch creates at a parameter's first gradient)."""
+    from phenolab.engine.optim import ReplicaOptimizer
     from phenolab.settings import OptimConfig
 
     cfg = OptimConfig(name=name, lr=1e-2, weight_decay=0.1, **extra)
     gen = torch.Generator().manual_seed(0)
-    start = [torch.randn(3, 4, 5, generator=gen), torch.randn(3, 1, 5, generator=gen)]
-    grads = [[torch.randn(p.shape, generator=gen) for p in start] for _ in range(4)]
+    start = [torch.randn(3, 4, 5, generator=gen, dtype=dtype), torch.randn(3, 1, 5, generator=gen, dtype=dtype),
+             torch.randn(3, 2, 2, generator=gen, dtype=dtype)]
+    grads = [[torch.randn(p.shape, generator=gen, dtype=dtype) for p in start] for _ in range(5)]
+    late = 2 if name != "sgd" else len(grads)  # the third parameter's first gradient
+    torch_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[name]
+    kwargs = ({"betas": cfg.betas, "eps": cfg.eps} if name != "sgd"
+              else {"momentum": cfg.momentum, "nesterov": cfg.nesterov})
     results = []
-    for fast in (False, True):
+    for ours in (False, True):
         params = [p.clone().requires_grad_(True) for p in start]
-        opt = make_optimizer(cfg, params)
-        step = step_function(opt) if fast else opt.step
-        assert (step == opt.step) is not fast  # the direct kernel is the one under test
-        calls: list[int] = []
-        opt.step = lambda f=opt.step, calls=calls: (calls.append(1), f())[1]
+        opt = (ReplicaOptimizer(cfg, params) if ours
+               else torch_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True, **kwargs))
         for i, gs in enumerate(grads):
-            opt.param_groups[0]["lr"] = 1e-2 * (i + 1) / 4  # a warmup changes lr between steps
-            for p, g in zip(params, gs, strict=True):
-                p.grad = g.clone()
-            step()
-        assert len(calls) == (1 if fast else 0)  # only the first step (creating the state) goes through step()
+            lr = 1e-2 * (i + 1) / 4  # a warmup changes lr between steps
+            if ours:
+                opt.lr = lr
+            else:
+                opt.param_groups[0]["lr"] = lr
+            for j, (p, g) in enumerate(zip(params, gs, strict=True)):
+                p.grad = None if j == 2 and i < late else g.clone()
+            opt.step()
         results.append([p.detach() for p in params])
     for a, b in zip(*results, strict=True):
         assert torch.equal(a, b)
+    assert torch.equal(results[1][2], start[2]) == (name == "sgd")  # no gradient, no change
 
 
 def test_training_with_mlp_grads_equals_autograd_training(monkeypatch):

@@ -6,80 +6,74 @@ independent optimizers (the loss is a sum of per-replica means, so gradients don
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
 from phenolab.engine.min_norm import min_norm_solve
 from phenolab.settings import OptimConfig
 
 
-def make_optimizer(cfg: OptimConfig, params: list[torch.Tensor]) -> torch.optim.Optimizer:
-    """A torch optimizer over the trainable stacked tensors (fused kernels where torch has them)."""
-    fused = _fused_ok(params)
-    if cfg.name == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                               weight_decay=cfg.weight_decay, foreach=not fused, fused=fused or None)
-    if cfg.name in ("adam", "adamw"):
-        cls = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
-        return cls(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay,
-                   foreach=not fused, fused=fused or None)
-    raise ValueError(f"optim.name {cfg.name!r} has no iterative optimizer")
+class ReplicaOptimizer:
+    """SGD (momentum, Nesterov), Adam or AdamW on the stacked replica tensors, by the fused kernels
+    that `torch.optim`'s fused path runs (`torch._fused_sgd_`, `_fused_adam_`, `_fused_adamw_`),
+    called directly with the same arguments: parameters are bitwise those of
+    `torch.optim.SGD/Adam/AdamW(fused=True)` (tested).
 
-
-def _fused_ok(params: list[torch.Tensor]) -> bool:
-    return all(p.is_floating_point() for p in params) and all(p.device.type in ("cpu", "cuda") for p in params)
-
-
-def step_function(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
-    """`optimizer.step`, or for a fused SGD/Adam/AdamW the very kernel it runs, called directly.
-
-    `Adam.step()` and `SGD.step()` spend ~50 µs per call in Python bookkeeping (grouping
-    tensors, reading state) around one fused kernel: 10% of a K=32, width-16 MLP step, 15% of a
-    width-4 one. Past the first step (which creates the state) this calls `torch._fused_adam(w)_`
-    or `torch._fused_sgd_` on cached state lists with the same arguments, so results are bitwise
-    those of `optimizer.step()`, and the optimizer's state stays the one `state_dict()` sees.
-    Anything unusual (several groups or devices, amsgrad, a missing gradient) takes
-    `optimizer.step()`.
+    Why not a `torch.optim.Optimizer`: creating one imports `torch._dynamo` (its `__init__` is
+    wrapped in `torch._disable_dynamo`), ~2 s once per process, 7% of a 10-seed gromov2023
+    command; and its `step()` spends ~50 µs per call grouping tensors and reading state, 10–15%
+    of a narrow MLP's step. `lr` may be changed between steps (warmup). A parameter whose `.grad`
+    is None is skipped, and its state is created at its first gradient, as torch.optim does.
     """
-    groups = optimizer.param_groups
-    if not (isinstance(optimizer, (torch.optim.Adam, torch.optim.SGD)) and len(groups) == 1
-            and groups[0].get("fused")
-            and not any(groups[0].get(k) for k in ("amsgrad", "maximize", "capturable", "differentiable"))):
-        return optimizer.step
-    group = groups[0]
-    params: list[torch.Tensor] = group["params"]
-    if len({(p.device, p.dtype) for p in params}) != 1:
-        return optimizer.step
-    sgd = isinstance(optimizer, torch.optim.SGD)
-    keys = (("momentum_buffer",) if group["momentum"] else ()) if sgd else ("exp_avg", "exp_avg_sq", "step")
-    cache: dict[str, list[torch.Tensor]] = {}
-    ready = False  # the state exists (SGD without momentum has none: `cache` stays empty)
 
-    def step() -> None:
-        nonlocal ready
-        grads = [p.grad for p in params]
-        if not ready or any(g is None for g in grads) or isinstance(group["lr"], torch.Tensor):
-            optimizer.step()
-            if all(all(k in optimizer.state[p] for k in keys) for p in params):
-                cache.update({k: [optimizer.state[p][k] for p in params] for k in keys})
-                ready = True
+    def __init__(self, cfg: OptimConfig, params: list[torch.Tensor]):
+        if cfg.name not in ("sgd", "adam", "adamw"):
+            raise ValueError(f"optim.name {cfg.name!r} has no iterative optimizer")
+        bad = [p for p in params if not p.is_floating_point() or p.device.type not in ("cpu", "cuda")]
+        if bad:
+            raise ValueError(f"ReplicaOptimizer: floating-point CPU or CUDA tensors only, got {bad[0].dtype} "
+                             f"on {bad[0].device}")
+        self.cfg, self.params, self.lr = cfg, params, cfg.lr
+        self.state: list[dict[str, torch.Tensor]] = [{} for _ in params]
+
+    @torch.no_grad()
+    def step(self) -> None:
+        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        new = [i for i in live if not self.state[i]]
+        if self.cfg.name == "sgd":
+            for first, group in ((True, new), (False, [i for i in live if self.state[i]])):
+                if group:
+                    self._sgd(group, first)
             return
-        with torch.no_grad():
-            if sgd:
-                torch._fused_sgd_(params, grads, cache.get("momentum_buffer", []), weight_decay=group["weight_decay"],
-                                  momentum=group["momentum"], lr=group["lr"], dampening=group["dampening"],
-                                  nesterov=group["nesterov"], maximize=False, is_first_step=False,
-                                  grad_scale=None, found_inf=None)
-                return
-            kernel = torch._fused_adamw_ if group.get("decoupled_weight_decay") else torch._fused_adam_
-            beta1, beta2 = group["betas"]
-            torch._foreach_add_(cache["step"], 1)
-            kernel(params, grads, cache["exp_avg"], cache["exp_avg_sq"], [], cache["step"], amsgrad=False,
-                   lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
-                   eps=group["eps"], maximize=False, grad_scale=None, found_inf=None)
+        for i in new:
+            p = self.params[i]
+            self.state[i] = {"step": torch.zeros((), dtype=torch.float32, device=p.device),
+                             "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+                             "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format)}
+        self._adam(live)
 
-    return step
+    def _sgd(self, idx: list[int], first: bool) -> None:
+        cfg = self.cfg
+        params, grads = [self.params[i] for i in idx], [self.params[i].grad for i in idx]
+        buffers: list[torch.Tensor] = []
+        if cfg.momentum:
+            if first:  # the kernel fills a fresh buffer with the (decayed) gradient, as torch's first step
+                for i, g in zip(idx, grads, strict=True):
+                    self.state[i]["momentum_buffer"] = torch.empty_like(g)
+            buffers = [self.state[i]["momentum_buffer"] for i in idx]
+        torch._fused_sgd_(params, grads, buffers, weight_decay=cfg.weight_decay, momentum=cfg.momentum,
+                          lr=self.lr, dampening=0.0, nesterov=cfg.nesterov, maximize=False,
+                          is_first_step=first and bool(cfg.momentum), grad_scale=None, found_inf=None)
+
+    def _adam(self, idx: list[int]) -> None:
+        cfg = self.cfg
+        state = [self.state[i] for i in idx]
+        steps = [s["step"] for s in state]
+        torch._foreach_add_(steps, 1)
+        kernel = torch._fused_adamw_ if cfg.name == "adamw" else torch._fused_adam_
+        kernel([self.params[i] for i in idx], [self.params[i].grad for i in idx], [s["exp_avg"] for s in state],
+               [s["exp_avg_sq"] for s in state], [], steps, amsgrad=False, lr=self.lr, beta1=cfg.betas[0],
+               beta2=cfg.betas[1], weight_decay=cfg.weight_decay, eps=cfg.eps, maximize=False,
+               grad_scale=None, found_inf=None)
 
 
 def lstsq_readout(features: torch.Tensor, targets: torch.Tensor, ridge: float) -> torch.Tensor:

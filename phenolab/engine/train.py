@@ -20,7 +20,7 @@ import torch
 from phenolab._rng import generators
 from phenolab.engine.evaluate import evaluate, measure_key
 from phenolab.engine.gradient_filters import gradient_filter
-from phenolab.engine.optim import lstsq_readout, make_optimizer, step_function
+from phenolab.engine.optim import ReplicaOptimizer, lstsq_readout
 from phenolab.engine.replica_threads import Stopped, cat_params, replica_thread_count, run_in_threads, split_slices
 from phenolab.engine.schedule import eval_steps, total_steps, warmup_factor
 from phenolab.engine.step import Fit, grad_program
@@ -147,8 +147,7 @@ def train(
     trainable = [n for n in params if n not in model.frozen]
     for n in trainable:
         params[n].requires_grad_(True)
-    optimizer = make_optimizer(setting.optim, [params[n] for n in trainable])
-    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    optimizer = ReplicaOptimizer(setting.optim, [params[n] for n in trainable])
 
     n_train = data.n_train
     batch = min(setting.schedule.batch_size or n_train, n_train)
@@ -159,7 +158,6 @@ def train(
     checkpoints: dict[int, Params] = {}
     grads = grad_program(model, setting.loss, data.num_classes, trainable)
     x_rows, y_rows = _Rows(data.x_train), _Rows(data.y_train)
-    optimizer_step = step_function(optimizer)
     filter_grads = gradient_filter(setting.optim, [params[n] for n in trainable])
     warmup = setting.optim.warmup_steps
 
@@ -185,10 +183,8 @@ def train(
         for name, mask in masks.items():
             params[name].grad.mul_(mask)
         if warmup and step <= warmup:
-            factor = warmup_factor(step, warmup)
-            for group, lr in zip(optimizer.param_groups, base_lrs, strict=True):
-                group["lr"] = lr * factor
-        optimizer_step()
+            optimizer.lr = setting.optim.lr * warmup_factor(step, warmup)
+        optimizer.step()
         if masks:
             with torch.no_grad():
                 for name, mask in masks.items():

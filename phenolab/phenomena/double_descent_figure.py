@@ -10,13 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker as mticker  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from phenolab.figures import pyplot
 
 
 def double_descent_figure(sig: dict[str, Any], out: str | Path) -> Path:
@@ -30,6 +27,7 @@ def double_descent_figure(sig: dict[str, Any], out: str | Path) -> Path:
         panels.append("bias_variance")
     if "p_eff_test" in rows:
         panels.append("p_eff")
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 3.8), squeeze=False)
     for ax, panel in zip(axes[0], panels, strict=True):
         if panel in ("capacity", "params"):
@@ -109,6 +107,8 @@ def _marks(ax: Any, rows: pd.DataFrame, summ: dict[str, Any], panel: str) -> Non
 
 def _plain_log_ticks(ax: Any, values: pd.Series | None) -> None:
     """Ticks at the swept values when there are few (else decades), written as plain numbers."""
+    from matplotlib import ticker as mticker  # matplotlib is loaded on demand (`figures.pyplot`)
+
     if values is not None and len(values) <= 10:
         ax.set_xticks(values.to_numpy())
         ax.xaxis.set_major_formatter(mticker.FormatStrFormatter("%g"))

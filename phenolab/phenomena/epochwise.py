@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from phenolab.catalog import Catalog
+from phenolab.figures import pyplot
 from phenolab.phenomena._base import Study, stat, study_curves
 from phenolab.phenomena.double_descent_curve import INTERPOLATION_ERROR, most_prominent_peak, peak_present
 from phenolab.settings import register_setting
@@ -120,10 +121,7 @@ def epochwise_signature(catalog: Catalog, study: Study) -> dict[str, Any]:
 
 def epochwise_figure(sig: dict[str, Any], out: Path) -> Path:
     """Test and train error vs step (log x), mean ± sd over seeds, the two minima and the peak marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     mc = pd.DataFrame(sig["mean_curve"])
     mc = mc[mc["step"] >= 1] if len(mc) else mc  # log x: step 0 (the zero model) is off the axis

@@ -21,21 +21,17 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from phenolab.catalog import Catalog  # noqa: E402
-from phenolab.figures import save_figure  # noqa: E402
-from phenolab.hypotheses import Hypothesis, HypothesisLog, evaluate_registered  # noqa: E402
-from phenolab.hypotheses.spec import HeldOutGroup, Intervention, MeasureRef, Relation, ScopeGroup  # noqa: E402
-from phenolab.hypotheses.statistics import summary  # noqa: E402
-from phenolab.phenomena._base import Phenomenon, Study, TrainMissing, register_phenomenon  # noqa: E402
-from phenolab.phenomena.grokking import QUICK_STEPS  # noqa: E402
-from phenolab.settings import SettingError  # noqa: E402
+from phenolab.catalog import Catalog
+from phenolab.figures import pyplot, save_figure
+from phenolab.hypotheses import Hypothesis, HypothesisLog, evaluate_registered
+from phenolab.hypotheses.spec import HeldOutGroup, Intervention, MeasureRef, Relation, ScopeGroup
+from phenolab.hypotheses.statistics import summary
+from phenolab.phenomena._base import Phenomenon, Study, TrainMissing, register_phenomenon
+from phenolab.phenomena.grokking import QUICK_STEPS
+from phenolab.settings import SettingError
 
 PRIME_SCALE = 10  # round(10·|w|): at scale 1 almost no weight of these nets rounds past 1
 DD_WIDTHS = tuple(int(w) for w in np.unique(np.geomspace(2, 300, 20).astype(int)))  # Greydanus & Kobak's 19
@@ -146,7 +142,7 @@ class Figure4(Phenomenon):
     def figure(self, catalog: Catalog, study: Study, out: Path) -> Path:
         hyps = study.options["hypotheses"]
         prime_key = hyps["grokking"].measure_key
-        fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), sharex="col")
+        fig, axes = pyplot().subplots(2, 2, figsize=(10, 6.5), sharex="col")
         _dd_panel(catalog, hyps["double_descent"], study.seeds, prime_key, axes[:, 0])
         _grokking_panel(catalog, hyps["grokking"], study.seeds, prime_key, axes[:, 1])
         log = HypothesisLog(catalog)

@@ -13,9 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
-
 from phenolab.catalog import Catalog
+from phenolab.figures import pyplot
 from phenolab.phenomena._base import Study, first_step_at_least, stat, study_curves
 from phenolab.settings import Setting
 
@@ -72,6 +71,7 @@ def compare_signature(catalog: Catalog, study: Study) -> dict[str, Any]:
 def compare_figure(catalog: Catalog, study: Study, out: Path) -> Path:
     """Test accuracy vs step, one line (mean ± sd over seeds) per variant."""
     curves = study_curves(catalog, study)
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for setting, name in zip(study.settings, study.options["variants"], strict=True):
         sub = curves[(curves.setting_id == setting.id) & (curves.metric == "test_acc")]

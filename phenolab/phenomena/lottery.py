@@ -27,7 +27,7 @@ import torch
 
 from phenolab.catalog import Catalog, CatalogError, run_id_for
 from phenolab.engine import evaluate, total_steps
-from phenolab.figures import save_figure
+from phenolab.figures import pyplot, save_figure
 from phenolab.models import BatchedModel, Params, model_class
 from phenolab.phenomena._base import Phenomenon, Study, quick_setting, register_phenomenon, stat
 from phenolab.phenomena.pruning import (
@@ -200,7 +200,7 @@ def instability(catalog: Catalog, plan: LotteryPlan, seeds: list[int]) -> list[d
 def lottery_figure(catalog: Catalog, plan: LotteryPlan, seeds: list[int], out: Path, *, title: str = "") -> Path:
     """Test accuracy vs % of weights remaining (log x, sparser to the right): ticket and controls
     as mean ± sd bands, the dense net as a line; beside it, the instability barriers."""
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     sig = lottery_signature(catalog, plan, seeds)
     bars = sig["instability"]

@@ -25,7 +25,7 @@ import pandas as pd
 
 from phenolab.catalog import Catalog, run_id_for
 from phenolab.execute.grid import GridAxis, resolve_axes
-from phenolab.figures import save_figure
+from phenolab.figures import pyplot, save_figure
 from phenolab.phenomena import grokking
 from phenolab.phenomena._base import Phenomenon, Study, TrainMissing
 from phenolab.settings import SettingError
@@ -224,7 +224,7 @@ def _categories(ph: Phenomenon, field: str, per_cell: list[list[Any]]) -> tuple[
 def phase_figure(table: pd.DataFrame, axes: list[GridAxis], out: str | Path, *, title: str = "") -> Path:
     """Heat map, x factor across, y factor up; categories get fixed colours and a legend, numbers
     a colour bar; each cell is annotated (commonest phase and its share, or the mean)."""
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
