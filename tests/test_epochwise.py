@@ -31,6 +31,9 @@ def test_two_scales_fall_rise_and_fall_again_and_equal_scales_do_not(tmp_path):
         assert r["rise"] > 0.1 and r["second_descent"] > 0.1  # test MSE units; σ² = 0.04
         assert r["train_error_at_peak"] > 0.05  # the peak comes before the training set is fit
     assert s["second_min"]["mean"] < s["first_min"]["mean"]  # the second descent goes lower
+    # what `phenolab phase` may map is what the signature has (bookkeeping aside)
+    keys = set(s) | set(sig["per_run"][0])
+    assert set(DD.phase_fields("epochwise")) == keys - {"n_runs", "run_id", "seed"}
     # same data and budget, equal scales (lr lowered: the isotropic spectrum is wider): no second descent
     ctrl = reproduce(cat, [0, 1, 2], {"task.slow_scale": 1.0, "optim.lr": 0.1})
     assert ctrl["summary"]["peak_present"] is False

@@ -22,6 +22,7 @@ from phenolab.phenomena._base import Phenomenon, Study, quick_setting, register_
 from phenolab.phenomena.bias_variance import optimal_ridge
 from phenolab.phenomena.epochwise import EPOCHWISE_SETTINGS, epochwise_figure, epochwise_signature
 from phenolab.phenomena.epochwise import RUN_FIELDS as EPOCHWISE_RUN_FIELDS
+from phenolab.phenomena.epochwise import SUMMARY_FIELDS as EPOCHWISE_SUMMARY_FIELDS
 from phenolab.settings import SettingError, register_setting, resolve_setting
 
 # Greydanus & Kobak's widths: unique(geomspace(2, 300, 20).astype(int)), 19 values.
@@ -195,7 +196,7 @@ class DoubleDescent(Phenomenon):
 
     def phase_fields(self, setting_name: str) -> tuple[str, ...]:
         if setting_name in EPOCHWISE_SETTINGS:
-            return (*EPOCHWISE_RUN_FIELDS, "has_peak", "runs_with_peak", "peak_present", "mean_rise", "spread")
+            return (*EPOCHWISE_RUN_FIELDS, "has_peak", *EPOCHWISE_SUMMARY_FIELDS)
         from phenolab.phenomena.double_descent_signature import RUN_FIELDS, SUMMARY_FIELDS
 
         return (*RUN_FIELDS, "has_peak", *SUMMARY_FIELDS)

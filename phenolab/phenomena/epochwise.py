@@ -32,6 +32,8 @@ EPOCHWISE_SETTINGS: set[str] = set()
 PROMINENCE_TOL = 1e-6  # relative to the peak: below it a "peak" is rounding on a flat curve
 RUN_FIELDS = ("first_min", "first_min_at", "peak_height", "peak_at", "second_min", "second_min_at", "last",
               "rise", "second_descent", "peak_prominence", "train_error_at_peak", "interpolation_step")
+# the study's summary beyond mean ± sd of RUN_FIELDS (fields a phase diagram may map)
+SUMMARY_FIELDS = ("runs_with_peak", "peak_present", "mean_rise", "spread")
 
 
 def register_epochwise(name: str, data: dict[str, Any], *, source: str, description: str) -> None:
@@ -110,8 +112,10 @@ def epochwise_signature(catalog: Catalog, study: Study) -> dict[str, Any]:
     steps = test.index.to_numpy(dtype=float)
     present = peak_present(mean, sd)
     summary: dict[str, Any] = {k: stat([r[k] for r in per_run]) for k in RUN_FIELDS}
-    summary.update(n_runs=len(per_run), runs_with_peak=sum(r["has_peak"] for r in per_run),
-                   peak_present=present["peak_present"], mean_rise=present["rise"], spread=present["spread"])
+    summary["n_runs"] = len(per_run)
+    with_peak = sum(r["has_peak"] for r in per_run)
+    summary.update(zip(SUMMARY_FIELDS, (with_peak, present["peak_present"], present["rise"], present["spread"]),
+                       strict=True))
     mean_curve = [{"step": float(s), "test_error": float(m), "test_sd": float(e),
                    "train_error": float(t)} for s, m, e, t in zip(steps, mean, sd, train.mean(axis=1), strict=True)]
     return {"setting": study.setting_name, "setting_id": study.settings[0].id, "axis": "step", "note": study.note,
