@@ -159,11 +159,11 @@ def test_replica_optimizer_is_bitwise_torch_optim(name, extra, dtype):
         opt = (ReplicaOptimizer(cfg, params) if ours
                else torch_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True, **kwargs))
         for i, gs in enumerate(grads):
-            lr = 1e-2 * (i + 1) / 4  # a warmup changes lr between steps
+            scale = (i + 1) / 4  # a warmup changes lr between steps
             if ours:
-                opt.lr = lr
+                opt.lr_scale = scale
             else:
-                opt.param_groups[0]["lr"] = lr
+                opt.param_groups[0]["lr"] = cfg.lr * scale
             for j, (p, g) in enumerate(zip(params, gs, strict=True)):
                 p.grad = None if j == 2 and i < late else g.clone()
             opt.step()
@@ -171,6 +171,39 @@ def test_replica_optimizer_is_bitwise_torch_optim(name, extra, dtype):
     for a, b in zip(*results, strict=True):
         assert torch.equal(a, b)
     assert torch.equal(results[1][2], start[2]) == (name == "sgd")  # no gradient, no change
+
+
+@pytest.mark.parametrize("name", ["sgd", "adamw"])
+def test_replica_spans_train_as_their_own_optimizers(name):
+    """Replicas 0:2 and 2:5 with their own lr and weight decay: each span's rows are bitwise what
+    an optimizer of their own gives (the phase-diagram cells that share a program)."""
+    from phenolab.engine.optim import ReplicaOptimizer
+    from phenolab.settings import OptimConfig
+
+    extra = {"momentum": 0.9} if name == "sgd" else {"betas": (0.9, 0.98)}
+    cfgs = [OptimConfig(name=name, lr=1e-2, weight_decay=0.0, **extra),
+            OptimConfig(name=name, lr=3e-2, weight_decay=0.5, **extra)]
+    spans = [(0, 2, cfgs[0]), (2, 5, cfgs[1])]
+    gen = torch.Generator().manual_seed(1)
+    start = [torch.randn(5, 4, 3, generator=gen), torch.randn(5, 1, 3, generator=gen)]
+    grads = [[torch.randn(p.shape, generator=gen) for p in start] for _ in range(4)]
+    shared = [p.clone().requires_grad_(True) for p in start]
+    alone = [[p[lo:hi].clone().requires_grad_(True) for p in start] for lo, hi, _ in spans]
+    opts = [ReplicaOptimizer(cfgs[0], shared, spans)]
+    opts += [ReplicaOptimizer(c, ps) for (_, _, c), ps in zip(spans, alone, strict=True)]
+    for i, gs in enumerate(grads):
+        for p, g in zip(shared, gs, strict=True):
+            p.grad = g.clone()
+        for (lo, hi, _), ps in zip(spans, alone, strict=True):
+            for p, g in zip(ps, gs, strict=True):
+                p.grad = g[lo:hi].clone()
+        for opt in opts:
+            opt.lr_scale = min(1.0, (i + 1) / 2)
+            opt.step()
+    for (lo, hi, _), ps in zip(spans, alone, strict=True):
+        for p_shared, p_alone in zip(shared, ps, strict=True):
+            assert torch.equal(p_shared[lo:hi], p_alone)
+    assert not torch.equal(alone[0][0][:1], alone[1][0][:1])  # the spans did train differently
 
 
 def test_training_with_mlp_grads_equals_autograd_training(monkeypatch):

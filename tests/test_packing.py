@@ -1,6 +1,7 @@
-"""Packing MLP widths into one program: each packed run equals its run trained alone, padded
-weights stay exactly zero, measures and checkpoints come back at the run's own width, and the
-planner packs the narrow widths of a sweep but not the wide ones."""
+"""Packing MLP settings into one program: each packed run (other width, label noise, lr or weight
+decay) equals its run trained alone, padded weights stay exactly zero, measures and checkpoints
+come back at the run's own width, and the planner packs the narrow widths of a sweep but not the
+wide ones."""
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ import torch
 import phenolab  # noqa: F401
 from phenolab.catalog import Catalog
 from phenolab.engine import train
-from phenolab.engine.packing import Part, padded_init, plan_packs, train_packed, width_key
+from phenolab.engine.packing import Part, padded_init, parts_data, plan_packs, program_key, train_packed
 from phenolab.execute import plan_batches, run_local
 from phenolab.settings import validate_setting
 from phenolab.tasks import build_task
@@ -59,6 +60,35 @@ def test_packed_runs_equal_their_runs_alone(cfg):
     assert "packed" in packed[0].strategy
 
 
+def test_cells_of_a_phase_grid_share_a_program_and_equal_their_runs_alone(tmp_path):
+    """Parts that differ in width, label noise (one without), lr and weight decay: one program,
+    each part's runs equal to the part trained alone, shared test data left shared."""
+    base = validate_setting(BASE)
+    cells = [{"model.width": 5, "task.label_noise": 0.0, "optim.weight_decay": 0.0},
+             {"model.width": 5, "task.label_noise": 0.3, "optim.weight_decay": 0.05},
+             {"model.width": 9, "task.label_noise": 0.3, "optim.lr": 0.02}]
+    settings = [base.with_overrides(c) for c in cells]
+    assert len({program_key(s) for s in settings}) == 1 and len({s.id for s in settings}) == 3
+    parts = [Part(settings[0], (0, 1)), Part(settings[1], (0, 1)), Part(settings[2], (2,))]
+    data = parts_data(parts, torch.float32)
+    assert data.x_test.stride(0) == 0 and data.replicas == 5  # one shared view, not five copies
+    assert torch.equal(data.y_train_clean[:2], data.y_train[:2])  # no noise: clean labels are the labels
+    assert not torch.equal(data.y_train[2:4], data.y_train[:2])  # the same seeds, noisy labels
+    for part, result in zip(parts, train_packed(parts), strict=True):
+        alone = train(part.setting, list(part.seeds))
+        assert result.setting.id == part.setting.id
+        for name in alone.params:
+            torch.testing.assert_close(result.params[name], alone.params[name], rtol=1e-5, atol=1e-6)
+        for metric, values in alone.curves.items():
+            np.testing.assert_allclose(result.curves[metric], values, rtol=1e-5, atol=1e-5, err_msg=metric)
+    # the planner puts them in one batch, and the catalog stores each run under its own setting
+    catalog = Catalog(tmp_path)
+    batches = plan_batches(settings, [0, 1], catalog)
+    assert len(batches) == 1 and batches[0].size == 6
+    run_local(batches, catalog, device="cpu")
+    assert sorted(catalog.runs()["setting_id"].value_counts().tolist()) == [2, 2, 2]
+
+
 def test_padded_weights_stay_exactly_zero():
     settings = widths(ADAMW_ONEHOT, [2, 9])
     parts = [Part(settings[0], (0, 1)), Part(settings[1], (0,))]
@@ -80,9 +110,11 @@ def test_planner_packs_narrow_widths_not_wide_ones():
     assert [[p.setting.model.width for p in pack] for pack in packs] == [[2, 4, 8, 16], [2048]]
     small = plan_packs(parts[:4], (40, 10), 480, max_replicas=6)  # at most 6 replicas a program
     assert [[p.setting.model.width for p in pack] for pack in small] == [[2, 4], [8, 16]]
-    assert width_key(settings[0]) == width_key(settings[-1])
-    assert width_key(settings[0].with_overrides({"optim.lr": 0.1})) != width_key(settings[0])
-    assert width_key(validate_setting({**BASE, "model": {"name": "mlp", "widths": [8, 4]}})) is None
+    assert program_key(settings[0]) == program_key(settings[-1])
+    assert program_key(settings[0].with_overrides({"optim.momentum": 0.5})) != program_key(settings[0])
+    for field, value in {"optim.lr": 0.1, "optim.weight_decay": 0.3, "task.label_noise": 0.3}.items():
+        assert program_key(settings[0].with_overrides({field: value})) == program_key(settings[0])
+    assert program_key(validate_setting({**BASE, "model": {"name": "mlp", "widths": [8, 4]}})) is None
 
 
 def test_activation_nonzero_at_zero_is_not_packed(monkeypatch):
@@ -90,9 +122,9 @@ def test_activation_nonzero_at_zero_is_not_packed(monkeypatch):
     import phenolab.models.mlp as mlp
 
     setting = widths(BASE, [4])[0]
-    assert width_key(setting) is not None
+    assert program_key(setting) is not None
     monkeypatch.setitem(mlp.ACTIVATIONS, setting.model.activation, torch.sigmoid)
-    assert width_key(setting) is None
+    assert program_key(setting) is None
 
 
 def test_sweep_of_widths_is_packed_and_stored_at_own_width(tmp_path):

@@ -126,7 +126,8 @@ def test_sweep_stores_every_run_once_and_skips_them_on_rerun(tmp_path, capsys, m
     assert code == 0 and report["trained"] == 12 and report["already_stored"] == 0 and report["remaining"] == 0
     assert "4 setting(s) × 3 seed(s) = 12 runs" in err
     runs = Catalog(cat).runs()
-    assert len(runs) == 12 and set(runs["replicas_in_batch"]) == {3}  # seeds of a setting trained together
+    # the two weight decays of a train fraction share one program (engine.packing): 2 programs of 6
+    assert len(runs) == 12 and set(runs["replicas_in_batch"]) == {6} and runs["batch_id"].nunique() == 2
     code, out, _ = run_cli([*args, "--seeds", "0-3"], capsys, monkeypatch)
     again = json.loads(out)
     assert code == 0 and again["already_stored"] == 12 and again["trained"] == 4  # only seed 3 is new

@@ -11,6 +11,9 @@ import torch
 from phenolab.engine.min_norm import min_norm_solve
 from phenolab.settings import OptimConfig
 
+# Replicas lo:hi of every stacked tensor and the optimizer hyperparameters they train with.
+ReplicaSpan = tuple[int, int, OptimConfig]
+
 
 class ReplicaOptimizer:
     """SGD (momentum, Nesterov), Adam or AdamW on the stacked replica tensors, by the fused kernels
@@ -21,59 +24,74 @@ class ReplicaOptimizer:
     Why not a `torch.optim.Optimizer`: creating one imports `torch._dynamo` (its `__init__` is
     wrapped in `torch._disable_dynamo`), ~2 s once per process, 7% of a 10-seed gromov2023
     command; and its `step()` spends ~50 µs per call grouping tensors and reading state, 10–15%
-    of a narrow MLP's step. `lr` may be changed between steps (warmup). A parameter whose `.grad`
-    is None is skipped, and its state is created at its first gradient, as torch.optim does.
+    of a narrow MLP's step.
+
+    `spans` give replicas lo:hi their own hyperparameters (learning rate, weight decay, ...; one
+    optimizer name): each span is one kernel call on its rows of every tensor, with its own state,
+    so its replicas get bitwise the update they would get in a program of their own (this is what
+    lets the cells of a phase diagram share programs, `engine.packing`). `lr_scale` multiplies
+    every span's lr (warmup). A parameter whose `.grad` is None is skipped, and its state is
+    created at its first gradient, as torch.optim does.
     """
 
-    def __init__(self, cfg: OptimConfig, params: list[torch.Tensor]):
-        if cfg.name not in ("sgd", "adam", "adamw"):
+    def __init__(self, cfg: OptimConfig, params: list[torch.Tensor], spans: list[ReplicaSpan] | None = None):
+        k = params[0].shape[0] if params else 0
+        self.spans = spans or [(0, k, cfg)]
+        if any(c.name not in ("sgd", "adam", "adamw") for _, _, c in self.spans):
             raise ValueError(f"optim.name {cfg.name!r} has no iterative optimizer")
+        if len({c.name for _, _, c in self.spans}) != 1:
+            raise ValueError("ReplicaOptimizer: every span must use the same optimizer")
         bad = [p for p in params if not p.is_floating_point() or p.device.type not in ("cpu", "cuda")]
         if bad:
             raise ValueError(f"ReplicaOptimizer: floating-point CPU or CUDA tensors only, got {bad[0].dtype} "
                              f"on {bad[0].device}")
-        self.cfg, self.params, self.lr = cfg, params, cfg.lr
-        self.state: list[dict[str, torch.Tensor]] = [{} for _ in params]
+        self.params, self.lr_scale = params, 1.0
+        self.whole = len(self.spans) == 1 and self.spans[0][:2] == (0, k)  # no slicing
+        self.state: list[list[dict[str, torch.Tensor]]] = [[{} for _ in params] for _ in self.spans]
 
     @torch.no_grad()
     def step(self) -> None:
         live = [i for i, p in enumerate(self.params) if p.grad is not None]
-        new = [i for i in live if not self.state[i]]
-        if self.cfg.name == "sgd":
-            for first, group in ((True, new), (False, [i for i in live if self.state[i]])):
-                if group:
-                    self._sgd(group, first)
-            return
-        for i in new:
-            p = self.params[i]
-            self.state[i] = {"step": torch.zeros((), dtype=torch.float32, device=p.device),
-                             "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
-                             "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format)}
-        self._adam(live)
+        for (lo, hi, cfg), state in zip(self.spans, self.state, strict=True):
+            rows = (lambda t: t) if self.whole else (lambda t, lo=lo, hi=hi: t[lo:hi])
+            params = {i: rows(self.params[i]) for i in live}
+            grads = {i: rows(self.params[i].grad) for i in live}
+            lr = cfg.lr * self.lr_scale
+            new = [i for i in live if not state[i]]
+            if cfg.name == "sgd":
+                for first, idx in ((True, new), (False, [i for i in live if state[i]])):
+                    if idx:
+                        _sgd(cfg, lr, [params[i] for i in idx], [grads[i] for i in idx], [state[i] for i in idx],
+                             first)
+                continue
+            for i in new:
+                state[i].update(step=torch.zeros((), dtype=torch.float32, device=params[i].device),
+                                exp_avg=torch.zeros_like(params[i], memory_format=torch.preserve_format),
+                                exp_avg_sq=torch.zeros_like(params[i], memory_format=torch.preserve_format))
+            _adam(cfg, lr, [params[i] for i in live], [grads[i] for i in live], [state[i] for i in live])
 
-    def _sgd(self, idx: list[int], first: bool) -> None:
-        cfg = self.cfg
-        params, grads = [self.params[i] for i in idx], [self.params[i].grad for i in idx]
-        buffers: list[torch.Tensor] = []
-        if cfg.momentum:
-            if first:  # the kernel fills a fresh buffer with the (decayed) gradient, as torch's first step
-                for i, g in zip(idx, grads, strict=True):
-                    self.state[i]["momentum_buffer"] = torch.empty_like(g)
-            buffers = [self.state[i]["momentum_buffer"] for i in idx]
-        torch._fused_sgd_(params, grads, buffers, weight_decay=cfg.weight_decay, momentum=cfg.momentum,
-                          lr=self.lr, dampening=0.0, nesterov=cfg.nesterov, maximize=False,
-                          is_first_step=first and bool(cfg.momentum), grad_scale=None, found_inf=None)
 
-    def _adam(self, idx: list[int]) -> None:
-        cfg = self.cfg
-        state = [self.state[i] for i in idx]
-        steps = [s["step"] for s in state]
-        torch._foreach_add_(steps, 1)
-        kernel = torch._fused_adamw_ if cfg.name == "adamw" else torch._fused_adam_
-        kernel([self.params[i] for i in idx], [self.params[i].grad for i in idx], [s["exp_avg"] for s in state],
-               [s["exp_avg_sq"] for s in state], [], steps, amsgrad=False, lr=self.lr, beta1=cfg.betas[0],
-               beta2=cfg.betas[1], weight_decay=cfg.weight_decay, eps=cfg.eps, maximize=False,
-               grad_scale=None, found_inf=None)
+def _sgd(cfg: OptimConfig, lr: float, params: list[torch.Tensor], grads: list[torch.Tensor],
+         state: list[dict[str, torch.Tensor]], first: bool) -> None:
+    buffers: list[torch.Tensor] = []
+    if cfg.momentum:
+        if first:  # the kernel fills a fresh buffer with the (decayed) gradient, as torch's first step
+            for st, g in zip(state, grads, strict=True):
+                st["momentum_buffer"] = torch.empty_like(g)
+        buffers = [st["momentum_buffer"] for st in state]
+    torch._fused_sgd_(params, grads, buffers, weight_decay=cfg.weight_decay, momentum=cfg.momentum, lr=lr,
+                      dampening=0.0, nesterov=cfg.nesterov, maximize=False, is_first_step=first and bool(cfg.momentum),
+                      grad_scale=None, found_inf=None)
+
+
+def _adam(cfg: OptimConfig, lr: float, params: list[torch.Tensor], grads: list[torch.Tensor],
+          state: list[dict[str, torch.Tensor]]) -> None:
+    steps = [st["step"] for st in state]
+    torch._foreach_add_(steps, 1)
+    kernel = torch._fused_adamw_ if cfg.name == "adamw" else torch._fused_adam_
+    kernel(params, grads, [st["exp_avg"] for st in state], [st["exp_avg_sq"] for st in state], [], steps,
+           amsgrad=False, lr=lr, beta1=cfg.betas[0], beta2=cfg.betas[1], weight_decay=cfg.weight_decay,
+           eps=cfg.eps, maximize=False, grad_scale=None, found_inf=None)
 
 
 def lstsq_readout(features: torch.Tensor, targets: torch.Tensor, ridge: float) -> torch.Tensor:

@@ -1,9 +1,10 @@
-"""MLPs that differ only in hidden width, trained as one program (model-wise sweeps).
+"""MLP settings that differ only in width, label noise, learning rate or weight decay, trained as
+one program (model-wise sweeps, and the cells of a phase diagram).
 
 A double-descent sweep trains many widths, and a narrow one alone is all per-step overhead:
 greydanus_kobak2024's widths 2–36 took ~70 s of an 8-minute sweep for < 1% of its FLOPs. A
 width-h MLP is a width-H MLP whose extra hidden units have zero weights in and out and zero
-bias: with σ(0) = 0 (every built-in activation; `width_key` checks it) such a unit outputs 0,
+bias: with σ(0) = 0 (every built-in activation; `program_key` checks it) such a unit outputs 0,
 and since its outgoing weights are 0 its gradients in and out are exactly 0 too — the padded
 entries stay exactly zero under SGD, momentum, Adam(W), weight decay and the gradient filters
 (tested), and the replica computes its own width's function. Each replica is drawn at its own width from its own
@@ -12,9 +13,16 @@ final parameters are read back at the replica's own width, so a packed run is st
 as if it had been trained alone (to float tolerance: summing a few more exact zeros can change
 how a GEMM blocks its sums).
 
+The other differences are per replica already: each replica has its own rows of the training
+labels (label noise is drawn per replica), and `ReplicaOptimizer` gives each part's replicas their
+own learning rate and weight decay, one fused-kernel call per part, bitwise what they would get in
+a program of their own. So a phase diagram over noise × weight decay trains each width's cells in
+one program instead of one program per cell (PER_REPLICA_FIELDS; `program_key` says what must
+match).
+
 Which widths go together is a cost model over one training step: a program costs a fixed
 overhead plus its FLOPs, and padding a width to H costs FLOPs; adjacent widths (sorted) join a
-pack while that lowers the modelled time.
+pack while that lowers the modelled time (equal widths always join).
 """
 
 from __future__ import annotations
@@ -25,11 +33,14 @@ from dataclasses import dataclass, replace
 import torch
 
 from phenolab._rng import generators
-from phenolab.engine.train import BatchResult, ProgressFn, ReplicaGroup, resolve_device, train
+from phenolab.engine.train import BatchResult, ProgressFn, ReplicaGroup, replica_slice, resolve_device, train
 from phenolab.models import Params, build_model, model_class
 from phenolab.models.mlp import ACTIVATIONS
 from phenolab.settings import Setting
 from phenolab.tasks import TaskData, build_task
+
+# Setting fields whose values may differ between the parts of one program (see module doc).
+PER_REPLICA_FIELDS = ("model.width", "task.label_noise", "optim.lr", "optim.weight_decay")
 
 # A training step's fixed cost in FLOP-equivalents: ~0.25 ms of per-op overhead for a program of
 # narrow MLPs at ~100 GFLOP/s (2-core CPU, greydanus_kobak2024's widths 2–36, 10 replicas).
@@ -44,15 +55,18 @@ class Part:
     seeds: tuple[int, ...]
 
 
-def width_key(setting: Setting) -> str | None:
-    """What must be equal for two settings to share a program: everything but `model.width`.
+def program_key(setting: Setting) -> str | None:
+    """What must be equal for two settings to share a program: everything but PER_REPLICA_FIELDS.
     None when the setting cannot be packed (not an MLP given by width × depth, or pruned)."""
     model = setting.model
     if model.name != "mlp" or model.widths is not None or model.depth < 1 or setting.prune is not None:
         return None
     if setting.optim.name == "lstsq" or not _zero_at_zero(model.activation):
         return None
-    return setting.with_overrides({"model.width": 1}).canonical_json()
+    neutral = {"model.width": 1, "optim.lr": 1.0, "optim.weight_decay": 0.0}
+    if "label_noise" in type(setting.task).model_fields:
+        neutral["task.label_noise"] = 0.0
+    return setting.with_overrides(neutral).canonical_json()
 
 
 def _zero_at_zero(activation: str) -> bool:
@@ -71,7 +85,7 @@ def step_flops(setting: Setting, width: int, dims: tuple[int, int], n_train: int
 
 
 def plan_packs(parts: Sequence[Part], dims: tuple[int, int], n_train: int, max_replicas: int) -> list[list[Part]]:
-    """Group the parts (all with one `width_key`) into packs, widths ascending: a part joins the
+    """Group the parts (all with one `program_key`) into packs, widths ascending: a part joins the
     current pack when one program at the pack's new width costs less than two (see module doc)."""
     ordered = sorted(parts, key=lambda p: p.setting.model.width)
     packs: list[list[Part]] = []
@@ -93,15 +107,15 @@ def plan_packs(parts: Sequence[Part], dims: tuple[int, int], n_train: int, max_r
 
 def train_packed(parts: Sequence[Part], *, device: str | torch.device = "cpu",
                  progress: ProgressFn | None = None, data: TaskData | None = None) -> list[BatchResult]:
-    """Train the parts (settings that differ only in `model.width`) as one program at the widest
-    width; one result per part, at its own width, as `train(part.setting, part.seeds)` gives."""
+    """Train the parts (settings that differ only in PER_REPLICA_FIELDS) as one program at the
+    widest width; one result per part, at its own width, as `train(part.setting, part.seeds)` gives."""
     widest = max(parts, key=lambda p: p.setting.model.width).setting
-    if any(width_key(p.setting) != width_key(widest) or width_key(p.setting) is None for p in parts):
-        raise ValueError("train_packed: the parts must be MLP settings that differ only in model.width")
+    if any(program_key(p.setting) != program_key(widest) or program_key(p.setting) is None for p in parts):
+        raise ValueError(f"train_packed: the parts must be MLP settings that differ only in {PER_REPLICA_FIELDS}")
     seeds = [s for p in parts for s in p.seeds]
     dtype = torch.float64 if widest.dtype == "float64" else torch.float32
     if data is None:
-        data = build_task(widest.task, seeds, model_class("mlp").input_kind, dtype)
+        data = parts_data(parts, dtype)
     padded, groups = padded_init(parts, data, dtype)
     result = train(widest, seeds, device=resolve_device(device) if isinstance(device, str) else device,
                    init_params=padded, progress=progress, data=data, groups=groups)
@@ -120,11 +134,53 @@ def padded_init(parts: Sequence[Part], data: TaskData, dtype: torch.dtype) -> tu
         model = build_model(part.setting.model, data.input_dim, data.out_dim, data.seq_len)
         own = model.init(generators(list(part.seeds), "init"), dtype)
         lo = groups[-1].hi if groups else 0
-        group = ReplicaGroup(lo, lo + len(part.seeds), model, {n: tuple(t.shape[1:]) for n, t in own.items()})
+        group = ReplicaGroup(lo, lo + len(part.seeds), model, {n: tuple(t.shape[1:]) for n, t in own.items()},
+                             part.setting.optim)
         for n, view in group.view(padded).items():
             view.copy_(own[n])
         groups.append(group)
     return padded, groups
+
+
+def parts_data(parts: Sequence[Part], dtype: torch.dtype) -> TaskData:
+    """Every part's data, replicas part after part: one build per distinct task config, and a
+    tensor the parts share (an expanded view of the same rows, as the test set of MNIST-1D is)
+    stays one shared view rather than a copy per replica."""
+    keys = [p.setting.task.model_dump_json() for p in parts]
+    built: dict[str, TaskData] = {}
+    used: dict[str, int] = {}  # replicas of each build taken so far
+    runs: list[TaskData] = []
+    for part, key in zip(parts, keys, strict=True):
+        if key not in built:
+            seeds = [s for p, k in zip(parts, keys, strict=True) if k == key for s in p.seeds]
+            built[key] = build_task(part.setting.task, seeds, model_class("mlp").input_kind, dtype)
+        lo = used.get(key, 0)
+        used[key] = lo + len(part.seeds)
+        runs.append(replica_slice(built[key], lo, used[key]))
+    return concat_data(runs)
+
+
+def concat_data(parts: Sequence[TaskData]) -> TaskData:
+    """Replicas of several `TaskData` (same shapes) as one; shared rows stay shared (see above)."""
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+    k = sum(d.replicas for d in parts)
+    fields: dict[str, object] = {}
+    for name, value in vars(first).items():
+        tensors = [getattr(d, name) for d in parts]
+        if name == "y_train_clean" and any(t is not None for t in tensors):  # a part without noise: clean = labels
+            tensors = [d.y_train if t is None else t for t, d in zip(tensors, parts, strict=True)]
+            value = tensors[0]
+        if not isinstance(value, torch.Tensor):
+            fields[name] = value
+            continue
+        shared = all(t.shape[0] == 1 or t.stride(0) == 0 for t in tensors)
+        if shared and all(t.data_ptr() == value.data_ptr() or torch.equal(t[0], value[0]) for t in tensors):
+            fields[name] = value[:1].expand(k, *value.shape[1:])
+        else:
+            fields[name] = torch.cat([t.expand(d.replicas, *t.shape[1:]) for t, d in zip(tensors, parts, strict=True)])
+    return TaskData(**fields)  # type: ignore[arg-type]
 
 
 def _own_result(result: BatchResult, part: Part, group: ReplicaGroup, strategy: str) -> BatchResult:

@@ -26,7 +26,7 @@ from phenolab.engine.schedule import eval_steps, total_steps, warmup_factor
 from phenolab.engine.step import Fit, grad_program
 from phenolab.measures import MeasureContext, compute_measure
 from phenolab.models import BatchedModel, Params, build_model, model_class
-from phenolab.settings import Setting, SettingError
+from phenolab.settings import OptimConfig, Setting, SettingError
 from phenolab.tasks import TaskData, build_task
 
 ProgressFn = Callable[[int, int], None]  # (steps done, total steps)
@@ -59,12 +59,14 @@ class BatchResult:
 @dataclass(frozen=True)
 class ReplicaGroup:
     """Replicas `lo:hi` of a packed batch (`engine.packing`): their own model and parameter
-    shapes, which are the leading corner of the batch's wider ones."""
+    shapes, which are the leading corner of the batch's wider ones, and their own optimizer
+    hyperparameters."""
 
     lo: int
     hi: int
     model: BatchedModel
     shapes: dict[str, tuple[int, ...]]
+    optim: OptimConfig
 
     def view(self, params: Params) -> Params:
         """These replicas' parameters at their own shapes (views into the padded tensors)."""
@@ -147,7 +149,8 @@ def train(
     trainable = [n for n in params if n not in model.frozen]
     for n in trainable:
         params[n].requires_grad_(True)
-    optimizer = ReplicaOptimizer(setting.optim, [params[n] for n in trainable])
+    spans = None if groups is None else [(g.lo, g.hi, g.optim) for g in groups]
+    optimizer = ReplicaOptimizer(setting.optim, [params[n] for n in trainable], spans)
 
     n_train = data.n_train
     batch = min(setting.schedule.batch_size or n_train, n_train)
@@ -183,7 +186,7 @@ def train(
         for name, mask in masks.items():
             params[name].grad.mul_(mask)
         if warmup and step <= warmup:
-            optimizer.lr = setting.optim.lr * warmup_factor(step, warmup)
+            optimizer.lr_scale = warmup_factor(step, warmup)
         optimizer.step()
         if masks:
             with torch.no_grad():

@@ -14,7 +14,7 @@ import torch
 
 from phenolab.catalog import Catalog, RunRecord, collect_provenance
 from phenolab.engine import BatchResult, resolve_device, train
-from phenolab.engine.packing import Part, plan_packs, task_shape, train_packed, width_key
+from phenolab.engine.packing import Part, plan_packs, program_key, task_shape, train_packed
 from phenolab.settings import Setting, SettingError
 
 DEFAULT_MAX_REPLICAS = 64
@@ -23,7 +23,8 @@ DEFAULT_MAX_REPLICAS = 64
 @dataclass(frozen=True)
 class Batch:
     """Runs trained together as one program: the seeds of one setting, or the parts of a pack of
-    MLP settings that differ only in width (`engine.packing`: narrow widths padded to the widest)."""
+    MLP settings that differ only in width, label noise, lr or weight decay (`engine.packing`:
+    narrow widths padded to the widest, each part with its own labels and optimizer settings)."""
 
     parts: tuple[Part, ...]
 
@@ -49,7 +50,8 @@ class Batch:
 def plan_batches(settings: Iterable[Setting], seeds: list[int], catalog: Catalog | None,
                  max_replicas: int = DEFAULT_MAX_REPLICAS, pack: bool = True) -> list[Batch]:
     """Batches of the runs not yet in the catalog (same setting id and seed ⇒ skipped). With
-    `pack`, MLP settings that differ only in width share programs where that is cheaper."""
+    `pack`, MLP settings that differ only in `engine.packing.PER_REPLICA_FIELDS` share programs
+    where that is cheaper (always, at equal widths)."""
     todo: list[Part] = []
     seen: set[str] = set()
     for setting in settings:
@@ -64,13 +66,13 @@ def plan_batches(settings: Iterable[Setting], seeds: list[int], catalog: Catalog
         todo += [Part(setting, tuple(missing[lo:lo + max_replicas])) for lo in range(0, len(missing), max_replicas)]
     keyed: dict[str, list[Part]] = {}
     for part in todo:
-        key = width_key(part.setting) if pack else None
+        key = program_key(part.setting) if pack else None
         if key is not None:
             keyed.setdefault(key, []).append(part)
     out: list[Batch] = []
     emitted: set[str] = set()
     for part in todo:
-        key = width_key(part.setting) if pack else None
+        key = program_key(part.setting) if pack else None
         if key is None or len(keyed[key]) == 1:
             out.append(Batch((part,)))
         elif key not in emitted:
