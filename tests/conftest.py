@@ -16,3 +16,12 @@ os.environ.setdefault("PHENOLAB_THREADS", "1")
 @pytest.fixture
 def catalog_path(tmp_path):
     return tmp_path / "cat" / "catalog.db"
+
+
+@pytest.fixture
+def two_threads():
+    """Two torch threads for one test (replica threads split only with more than one)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)

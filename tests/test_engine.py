@@ -92,14 +92,6 @@ def test_same_setting_and_seed_give_identical_numbers():
         assert torch.equal(a.params[n], b.params[n])
 
 
-@pytest.fixture
-def two_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_transformer_runs_are_deterministic_on_two_threads(two_threads):
     """The token embedding's gradient must not depend on thread timing. Advanced indexing of the
     [K, vocab, d] table (`embed[rows, x]`) had a backward whose sums changed from run to run on 2

@@ -89,6 +89,24 @@ def test_cells_of_a_phase_grid_share_a_program_and_equal_their_runs_alone(tmp_pa
     assert sorted(catalog.runs()["setting_id"].value_counts().tolist()) == [2, 2, 2]
 
 
+def test_unpadded_cells_split_into_replica_threads_across_parts(two_threads):
+    """gromov2023's cache-bound shapes at two weight decays (1 + 3 replicas): the pack is not
+    padded, so it trains in two replica threads, the first holding one replica of each part;
+    every run still equals its run alone."""
+    from phenolab.settings import resolve_setting
+
+    base = resolve_setting("gromov2023", {"schedule.steps": 8})
+    parts = [Part(base, (0,)), Part(base.with_overrides({"optim.weight_decay": 1.0, "optim.lr": 5e-3}), (0, 1, 2))]
+    packed = train_packed(parts)
+    assert packed[0].strategy.startswith("mlp-bmm, 2 replica threads")
+    for part, result in zip(parts, packed, strict=True):
+        alone = train(part.setting, list(part.seeds))
+        for name in alone.params:
+            torch.testing.assert_close(result.params[name], alone.params[name], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(result.curves["test_loss"], alone.curves["test_loss"], rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(packed[0].params["w1"][0], packed[1].params["w1"][0])  # same seed, other optimizer
+
+
 def test_padded_weights_stay_exactly_zero():
     settings = widths(ADAMW_ONEHOT, [2, 9])
     parts = [Part(settings[0], (0, 1)), Part(settings[1], (0,))]

@@ -12,7 +12,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -118,8 +118,9 @@ def train(
     applied to gradients and parameters at every step so pruned weights stay exactly zero, and
     `order_seeds` draws data order from other seeds (linear mode connectivity: same init,
     different order). `groups` (from `engine.packing`) say which replicas are narrower models
-    padded to this setting's shapes: measures are computed on each group's own parameters.
-    `replica_threads` (default: chosen by `engine.replica_threads`, 1 = never) trains groups of
+    padded to this setting's shapes (measures are computed on each group's own parameters) and
+    which optimizer hyperparameters each group trains with. `replica_threads` (default: chosen by
+    `engine.replica_threads`, 1 = never; not for padded groups) trains contiguous slices of the
     replicas side by side in threads, one core per op.
     """
     started = time.time()
@@ -129,12 +130,13 @@ def train(
         data = build_task(setting.task, seeds, model_class(setting.model.name).input_kind, dtype)
     data = data.to(dev)
     model = build_model(setting.model, data.input_dim, data.out_dim, data.seq_len)
-    if replica_threads is None and groups is None and setting.optim.name != "lstsq":
+    unpadded = groups is None or all(g.model.cfg == model.cfg for g in groups)
+    if replica_threads is None and unpadded and setting.optim.name != "lstsq":
         rows = min(setting.schedule.batch_size or data.n_train, data.n_train)
         replica_threads = replica_thread_count(model, setting.loss, rows, len(seeds), dtype, dev)
     if replica_threads is not None and replica_threads > 1:
         return _train_in_threads(setting, seeds, replica_threads, dev, init_params, masks, order_seeds,
-                                 progress, data, started)
+                                 progress, data, started, groups)
     params = model.init(generators(seeds, "init"), dtype, dev)
     if init_params is not None:
         params = {n: init_params[n].to(dev, dtype).clone() for n in params}
@@ -203,7 +205,7 @@ def train(
 def _train_in_threads(setting: Setting, seeds: list[int], threads: int, dev: torch.device,
                       init_params: Params | None, masks: dict[str, torch.Tensor] | None,
                       order_seeds: list[int] | None, progress: ProgressFn | None, data: TaskData,
-                      started: float) -> BatchResult:
+                      started: float, groups: list[ReplicaGroup] | None = None) -> BatchResult:
     """`train` of contiguous groups of the replicas, one thread each (`engine.replica_threads`),
     put back together as one batch's result."""
     k = len(seeds)
@@ -221,7 +223,8 @@ def _train_in_threads(setting: Setting, seeds: list[int], threads: int, dev: tor
 
             return train(setting, seeds[lo:hi], device=dev, init_params=rows(init_params, lo, hi),
                          masks=rows(masks, lo, hi), order_seeds=None if order_seeds is None else order_seeds[lo:hi],
-                         progress=reported, data=replica_slice(data, lo, hi), replica_threads=1)
+                         progress=reported, data=replica_slice(data, lo, hi), replica_threads=1,
+                         groups=None if groups is None else _groups_within(groups, lo, hi))
         return run
 
     parts = [job(lo, hi, i == 0) for i, (lo, hi) in enumerate(split_slices(k, threads))]
@@ -232,6 +235,11 @@ def _train_in_threads(setting: Setting, seeds: list[int], threads: int, dev: tor
                        cat_params([r.params for r in results]),
                        {step: cat_params([r.checkpoints[step] for r in results]) for step in first.checkpoints},
                        started, time.time(), str(dev), f"{first.strategy}, {len(results)} replica threads")
+
+
+def _groups_within(groups: list[ReplicaGroup], lo: int, hi: int) -> list[ReplicaGroup]:
+    """The groups' parts within replicas lo:hi, numbered from lo."""
+    return [replace(g, lo=max(g.lo, lo) - lo, hi=min(g.hi, hi) - lo) for g in groups if g.lo < hi and g.hi > lo]
 
 
 def _solve(setting: Setting, seeds: list[int], model: BatchedModel, params: Params, start: Params,
