@@ -157,6 +157,8 @@ def parts_data(parts: Sequence[Part], dtype: torch.dtype) -> TaskData:
         lo = used.get(key, 0)
         used[key] = lo + len(part.seeds)
         runs.append(replica_slice(built[key], lo, used[key]))
+    if len(built) == 1:  # one task config (a width-only pack): its build is already in part order
+        return built[keys[0]]
     return concat_data(runs)
 
 
