@@ -65,8 +65,8 @@ def test_cells_of_a_phase_grid_share_a_program_and_equal_their_runs_alone(tmp_pa
     each part's runs equal to the part trained alone, shared test data left shared."""
     base = validate_setting(BASE)
     cells = [{"model.width": 5, "task.label_noise": 0.0, "optim.weight_decay": 0.0},
-             {"model.width": 5, "task.label_noise": 0.3, "optim.weight_decay": 0.05},
-             {"model.width": 9, "task.label_noise": 0.3, "optim.lr": 0.02}]
+             {"model.width": 5, "task.label_noise": 0.3, "optim.weight_decay": 0.05, "model.init_scale": 3.0},
+             {"model.width": 9, "task.label_noise": 0.3, "optim.lr": 0.02, "optim.momentum": 0.5}]
     settings = [base.with_overrides(c) for c in cells]
     assert len({program_key(s) for s in settings}) == 1 and len({s.id for s in settings}) == 3
     parts = [Part(settings[0], (0, 1)), Part(settings[1], (0, 1)), Part(settings[2], (2,))]
@@ -129,8 +129,10 @@ def test_planner_packs_narrow_widths_not_wide_ones():
     small = plan_packs(parts[:4], (40, 10), 480, max_replicas=6)  # at most 6 replicas a program
     assert [[p.setting.model.width for p in pack] for pack in small] == [[2, 4], [8, 16]]
     assert program_key(settings[0]) == program_key(settings[-1])
-    assert program_key(settings[0].with_overrides({"optim.momentum": 0.5})) != program_key(settings[0])
-    for field, value in {"optim.lr": 0.1, "optim.weight_decay": 0.3, "task.label_noise": 0.3}.items():
+    assert program_key(settings[0].with_overrides({"optim.nesterov": True})) != program_key(settings[0])
+    shared = {"optim.lr": 0.1, "optim.weight_decay": 0.3, "optim.momentum": 0.0, "task.label_noise": 0.3,
+              "model.init_scale": 8.0}
+    for field, value in shared.items():
         assert program_key(settings[0].with_overrides({field: value})) == program_key(settings[0])
     assert program_key(validate_setting({**BASE, "model": {"name": "mlp", "widths": [8, 4]}})) is None
 

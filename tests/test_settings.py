@@ -44,6 +44,7 @@ def test_canonical_json_round_trips():
     ({"optim.lr": "abc"}, "optim.lr = 'abc'"),
     ({"model.activation": "sigmoid"}, "'relu', 'tanh', 'gelu', 'quadratic' or 'identity'"),
     ({"optim.betas": [0.9, 1.5]}, "each beta must be in [0, 1)"),
+    ({"optim.name": "sgd", "optim.nesterov": True}, "optim.nesterov needs optim.momentum > 0"),
     ({"measures": ["nope"]}, "unknown measure 'nope'; allowed:"),
     ({"foo": 1}, "unknown field 'foo'; allowed: checkpoints, dtype"),
     ({"task.name": "modular", "task.op": "%"}, "task.op = '%'"),

@@ -116,6 +116,19 @@ def test_sweep_file_equals_the_command_line(tmp_path):
 
 
 # ---- running ------------------------------------------------------------------------------------
+def test_dry_run_names_what_each_shared_program_mixes_and_trains_nothing(tmp_path, capsys, monkeypatch):
+    cat = tmp_path / "cat"
+    args = ["sweep", "gromov2023", *TINY, "--grid", "model.width=8,16", "--grid", "optim.weight_decay=0,5",
+            "--seeds", "0-1", "--catalog", str(cat), "--dry-run"]
+    code, out, _ = run_cli([*args, "--json"], capsys, monkeypatch)
+    plan = json.loads(out)
+    assert code == 0 and plan["to_train"] == 8 and plan["batches"] == 1
+    assert plan["shared_programs"] == [{"model.width": [8, 16], "optim.weight_decay": [0.0, 5.0]}]
+    code, out, _ = run_cli(args, capsys, monkeypatch)
+    assert code == 0 and "one program for: model.width 8, 16; optim.weight_decay 0.0, 5.0" in out
+    assert not (cat / "catalog.db").exists() or Catalog(cat).count_runs() == 0
+
+
 def test_sweep_stores_every_run_once_and_skips_them_on_rerun(tmp_path, capsys, monkeypatch):
     cat = tmp_path / "cat"
     args = ["sweep", "gromov2023", *TINY, "--grid", "task.train_fraction=0.3,0.6", "--grid",

@@ -25,6 +25,7 @@ from phenolab.cli._common import (
     set_threads,
 )
 from phenolab.cli._train import SetOpt, ThreadsOpt, device_option
+from phenolab.engine.packing import part_differences
 from phenolab.settings import Setting
 
 GridOpt = Annotated[list[str] | None, typer.Option(
@@ -132,15 +133,17 @@ def register(app: typer.Typer) -> None:
             plan = {"settings": len(settings), "seeds": len(spec.seeds), "runs_in_grid": in_grid,
                     "already_stored": stored, "to_train": in_grid - stored, "batches": len(batches),
                     "packed_widths": [[p.setting.model.width for p in b.parts] for b in batches if len(b.parts) > 1],
+                    "shared_programs": [part_differences(b.parts) for b in batches if len(b.parts) > 1],
                     "grid": [{**p.overrides, "setting_id": p.setting.id} for p in points]}
             if as_json:
                 print_json(plan)
             else:
                 console.print(f"{len(settings)} setting(s) × {len(spec.seeds)} seed(s) = {in_grid} runs; {stored} "
                               f"stored; {in_grid - stored} to train in {len(batches)} batch(es)", highlight=False)
-                for widths in plan["packed_widths"]:
-                    console.print(f"  one program for MLP widths {', '.join(map(str, widths))} (padded to "
-                                  f"{max(widths)}; see docs/architecture.md)", highlight=False)
+                for differences in plan["shared_programs"]:
+                    varying = "; ".join(f"{f} {', '.join(map(str, v))}" for f, v in differences.items())
+                    console.print(f"  one program for: {varying or 'equal settings'} (engine/packing.py; "
+                                  "see docs/architecture.md)", highlight=False)
             return
         if executor == "local":
             set_threads(threads)

@@ -22,7 +22,7 @@ class ReplicaOptimizer:
     `torch.optim.SGD/Adam/AdamW(fused=True)` (tested).
 
     Why not a `torch.optim.Optimizer`: creating one imports `torch._dynamo` (its `__init__` is
-    wrapped in `torch._disable_dynamo`), ~2 s once per process, 7% of a 10-seed gromov2023
+    wrapped in `torch._disable_dynamo`), ~2 s once per process, ~6% of a 10-seed gromov2023
     command; and its `step()` spends ~50 µs per call grouping tensors and reading state, 10–15%
     of a narrow MLP's step.
 

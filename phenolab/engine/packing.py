@@ -1,5 +1,5 @@
-"""MLP settings that differ only in width, label noise, learning rate or weight decay, trained as
-one program (model-wise sweeps, and the cells of a phase diagram).
+"""MLP settings that differ only in width, init scale, label noise, lr, momentum or weight decay,
+trained as one program (model-wise sweeps, and the cells of a phase diagram).
 
 A double-descent sweep trains many widths, and a narrow one alone is all per-step overhead:
 greydanus_kobak2024's widths 2–36 took ~70 s of an 8-minute sweep for < 1% of its FLOPs. A
@@ -13,10 +13,11 @@ final parameters are read back at the replica's own width, so a packed run is st
 as if it had been trained alone (to float tolerance: summing a few more exact zeros can change
 how a GEMM blocks its sums).
 
-The other differences are per replica already: each replica has its own rows of the training
-labels (label noise is drawn per replica), and `ReplicaOptimizer` gives each part's replicas their
-own learning rate and weight decay, one fused-kernel call per part, bitwise what they would get in
-a program of their own. So a phase diagram over noise × weight decay trains each width's cells in
+The other differences are per replica already: each replica has its own init (drawn from its own
+part's model, so at its own `init_scale`) and its own rows of the training labels (label noise is
+drawn per replica), and `ReplicaOptimizer` gives each part's replicas their own learning rate,
+weight decay and momentum, one fused-kernel call per part, bitwise what they would get in a
+program of their own. So a phase diagram over noise × weight decay trains each width's cells in
 one program instead of one program per cell (PER_REPLICA_FIELDS; `program_key` says what must
 match).
 
@@ -40,7 +41,8 @@ from phenolab.settings import Setting
 from phenolab.tasks import TaskData, build_task
 
 # Setting fields whose values may differ between the parts of one program (see module doc).
-PER_REPLICA_FIELDS = ("model.width", "task.label_noise", "optim.lr", "optim.weight_decay")
+PER_REPLICA_FIELDS = ("model.width", "model.init_scale", "task.label_noise", "optim.lr", "optim.weight_decay",
+                      "optim.momentum")
 
 # A training step's fixed cost in FLOP-equivalents: ~0.25 ms of per-op overhead for a program of
 # narrow MLPs at ~100 GFLOP/s (2-core CPU, greydanus_kobak2024's widths 2–36, 10 replicas).
@@ -63,10 +65,25 @@ def program_key(setting: Setting) -> str | None:
         return None
     if setting.optim.name == "lstsq" or not _zero_at_zero(model.activation):
         return None
-    neutral = {"model.width": 1, "optim.lr": 1.0, "optim.weight_decay": 0.0}
+    # any valid values (momentum > 0: a Nesterov setting must stay valid)
+    neutral = {"model.width": 1, "model.init_scale": 1.0, "optim.lr": 1.0, "optim.weight_decay": 0.0,
+               "optim.momentum": 0.5}
     if "label_noise" in type(setting.task).model_fields:
         neutral["task.label_noise"] = 0.0
     return setting.with_overrides(neutral).canonical_json()
+
+
+def part_differences(parts: Sequence[Part]) -> dict[str, list[object]]:
+    """The PER_REPLICA_FIELDS whose values differ between the parts, each with its distinct
+    values in part order (what a shared program mixes: `phenolab sweep --dry-run` prints it)."""
+    out: dict[str, list[object]] = {}
+    for field in PER_REPLICA_FIELDS:
+        if field.startswith("task.") and not hasattr(parts[0].setting.task, field.split(".")[1]):
+            continue
+        values = list(dict.fromkeys(p.setting.value(field) for p in parts))
+        if len(values) > 1:
+            out[field] = values
+    return out
 
 
 def _zero_at_zero(activation: str) -> bool:

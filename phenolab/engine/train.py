@@ -130,7 +130,7 @@ def train(
         data = build_task(setting.task, seeds, model_class(setting.model.name).input_kind, dtype)
     data = data.to(dev)
     model = build_model(setting.model, data.input_dim, data.out_dim, data.seq_len)
-    unpadded = groups is None or all(g.model.cfg == model.cfg for g in groups)
+    unpadded = groups is None or len({tuple(sorted(g.shapes.items())) for g in groups}) == 1
     if replica_threads is None and unpadded and setting.optim.name != "lstsq":
         rows = min(setting.schedule.batch_size or data.n_train, data.n_train)
         replica_threads = replica_thread_count(model, setting.loss, rows, len(seeds), dtype, dev)

@@ -23,7 +23,7 @@ DEFAULT_MAX_REPLICAS = 64
 @dataclass(frozen=True)
 class Batch:
     """Runs trained together as one program: the seeds of one setting, or the parts of a pack of
-    MLP settings that differ only in width, label noise, lr or weight decay (`engine.packing`:
+    MLP settings that differ only in `engine.packing.PER_REPLICA_FIELDS` (`engine.packing`:
     narrow widths padded to the widest, each part with its own labels and optimizer settings)."""
 
     parts: tuple[Part, ...]

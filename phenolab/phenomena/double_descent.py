@@ -174,7 +174,7 @@ class DoubleDescent(Phenomenon):
         base, quick, note = quick_setting(setting_name, overrides, quick, sweep.quick_overrides,
                                           sweep.quick_note if has_quick_grid else "", other_effects=has_quick_grid)
         values = sweep.quick_values if quick and has_quick_grid else sweep.values
-        scale = _field(base, sweep.relative_to) if sweep.relative_to else 1
+        scale = base.value(sweep.relative_to) if sweep.relative_to else 1
         if not isinstance(scale, int):
             raise SettingError(f"{sweep.relative_to} = {scale!r}: {setting_name} sweeps {sweep.path} in multiples "
                                "of it; give a positive integer")
@@ -208,13 +208,6 @@ class DoubleDescent(Phenomenon):
         if study.options.get("epochwise"):
             return epochwise_figure(epochwise_signature(catalog, study), out)
         return double_descent_figure(study_signature(catalog, study), out)
-
-
-def _field(setting: Any, path: str) -> Any:
-    node: Any = setting
-    for part in path.split("."):
-        node = getattr(node, part)
-    return node
 
 
 DOUBLE_DESCENT = register_phenomenon(DoubleDescent())

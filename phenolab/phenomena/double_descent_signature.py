@@ -110,7 +110,7 @@ def _modelwise(catalog: Catalog, study: Study) -> dict[str, Any]:
     if not seeds:
         raise ValueError("no seed has runs at every capacity of this study in the catalog; train it first")
     finals = [f.loc[seeds] for f in finals]
-    caps = np.array([float(_get(s, path)) for s in study.settings])
+    caps = np.array([float(s.value(path)) for s in study.settings])
     params = np.array([_parameter_count(s, f) for s, f in zip(study.settings, finals, strict=True)])
     errs = [_errors(f) for f in finals]
     train = np.stack([e[0] for e in errs], axis=1)  # [seeds, capacities]
@@ -216,13 +216,6 @@ def _round(x: float | None) -> float | None:
 def _sd(x: np.ndarray) -> np.ndarray:
     """Sample sd over seeds (axis 0); zeros with one seed."""
     return x.std(0, ddof=1) if len(x) > 1 else np.zeros(x.shape[1:])
-
-
-def _get(setting: Setting, path: str) -> Any:
-    node: Any = setting
-    for part in path.split("."):
-        node = getattr(node, part)
-    return node
 
 
 # ---- explanations at one capacity ---------------------------------------------------------------

@@ -47,6 +47,12 @@ class OptimConfig(_Section):
             raise ValueError("each beta must be in [0, 1)")
         return v
 
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self) -> OptimConfig:
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("optim.nesterov needs optim.momentum > 0 (as torch.optim.SGD requires)")
+        return self
+
 
 class ScheduleConfig(_Section):
     """How long and on what batches: give `steps` or `epochs`; no batch size means full batch."""
@@ -159,6 +165,13 @@ class Setting(ContentAddressed, BaseModel):
         from phenolab.settings._parse import apply_overrides, validate_setting
 
         return validate_setting(apply_overrides(self.model_dump(mode="json"), overrides))
+
+    def value(self, path: str) -> Any:
+        """The field at a dotted path, e.g. `setting.value("optim.lr")`."""
+        node: Any = self
+        for part in path.split("."):
+            node = getattr(node, part)
+        return node
 
 
 def _component(v: Any, registry: dict[str, type[Component]], section: str) -> Component:
