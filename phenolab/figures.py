@@ -13,9 +13,10 @@ import pandas as pd
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+
 @cache
 def pyplot() -> ModuleType:
-    """`matplotlib.pyplot` on the file-only Agg backend, imported on first use: its ~0.5 s is paid
+    """`matplotlib.pyplot` on the file-only Agg backend, imported on first use: its 0.5–1 s is paid
     by the commands that draw, not by every `phenolab` call."""
     import matplotlib
 
