@@ -246,6 +246,5 @@ def _phase_rich_table(table: Any, title: str) -> Table:
         if col != "setting_id":
             out.add_column(str(col), justify="right")
     for row in table.drop(columns=["setting_id"]).itertuples(index=False):
-        out.add_row(*(f"{v:.3g}" if isinstance(v, float) and is_present(v) else str(v) if is_present(v) else "—"
-                      for v in row))
+        out.add_row(*("—" if not is_present(v) else f"{v:.3g}" if isinstance(v, float) else str(v) for v in row))
     return out

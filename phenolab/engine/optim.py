@@ -37,9 +37,10 @@ class ReplicaOptimizer:
     def __init__(self, cfg: OptimConfig, params: list[torch.Tensor], spans: list[ReplicaSpan] | None = None):
         k = params[0].shape[0] if params else 0
         self.spans = spans or [(0, k, cfg)]
-        if any(c.name not in ("sgd", "adam", "adamw") for _, _, c in self.spans):
-            raise ValueError(f"optim.name {cfg.name!r} has no iterative optimizer")
-        if len({c.name for _, _, c in self.spans}) != 1:
+        names = {c.name for _, _, c in self.spans}
+        if unknown := sorted(names - {"sgd", "adam", "adamw"}):
+            raise ValueError(f"optim.name {unknown[0]!r} has no iterative optimizer")
+        if len(names) != 1:
             raise ValueError("ReplicaOptimizer: every span must use the same optimizer")
         bad = [p for p in params if not p.is_floating_point() or p.device.type not in ("cpu", "cuda")]
         if bad:

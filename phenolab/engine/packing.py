@@ -41,8 +41,11 @@ from phenolab.settings import Setting
 from phenolab.tasks import TaskData, build_task
 
 # Setting fields whose values may differ between the parts of one program (see module doc).
-PER_REPLICA_FIELDS = ("model.width", "model.init_scale", "task.label_noise", "optim.lr", "optim.weight_decay",
-                      "optim.momentum")
+# Each with the stand-in value `program_key` writes over it: any valid value (momentum > 0, so that
+# a Nesterov setting stays valid).
+_STAND_INS = {"model.width": 1, "model.init_scale": 1.0, "task.label_noise": 0.0, "optim.lr": 1.0,
+              "optim.weight_decay": 0.0, "optim.momentum": 0.5}
+PER_REPLICA_FIELDS = tuple(_STAND_INS)
 
 # A training step's fixed cost in FLOP-equivalents: ~0.25 ms of per-op overhead for a program of
 # narrow MLPs at ~100 GFLOP/s (2-core CPU, greydanus_kobak2024's widths 2–36, 10 replicas).
@@ -65,25 +68,24 @@ def program_key(setting: Setting) -> str | None:
         return None
     if setting.optim.name == "lstsq" or not _zero_at_zero(model.activation):
         return None
-    # any valid values (momentum > 0: a Nesterov setting must stay valid)
-    neutral = {"model.width": 1, "model.init_scale": 1.0, "optim.lr": 1.0, "optim.weight_decay": 0.0,
-               "optim.momentum": 0.5}
-    if "label_noise" in type(setting.task).model_fields:
-        neutral["task.label_noise"] = 0.0
-    return setting.with_overrides(neutral).canonical_json()
+    return setting.with_overrides({f: _STAND_INS[f] for f in _fields_of(setting)}).canonical_json()
 
 
 def part_differences(parts: Sequence[Part]) -> dict[str, list[object]]:
     """The PER_REPLICA_FIELDS whose values differ between the parts, each with its distinct
     values in part order (what a shared program mixes: `phenolab sweep --dry-run` prints it)."""
     out: dict[str, list[object]] = {}
-    for field in PER_REPLICA_FIELDS:
-        if field.startswith("task.") and not hasattr(parts[0].setting.task, field.split(".")[1]):
-            continue
+    for field in _fields_of(parts[0].setting):
         values = list(dict.fromkeys(p.setting.value(field) for p in parts))
         if len(values) > 1:
             out[field] = values
     return out
+
+
+def _fields_of(setting: Setting) -> list[str]:
+    """The PER_REPLICA_FIELDS this setting has (not every task has label noise)."""
+    task_fields = type(setting.task).model_fields
+    return [f for f in PER_REPLICA_FIELDS if not f.startswith("task.") or f.split(".")[1] in task_fields]
 
 
 def _zero_at_zero(activation: str) -> bool:
@@ -127,7 +129,8 @@ def train_packed(parts: Sequence[Part], *, device: str | torch.device = "cpu",
     """Train the parts (settings that differ only in PER_REPLICA_FIELDS) as one program at the
     widest width; one result per part, at its own width, as `train(part.setting, part.seeds)` gives."""
     widest = max(parts, key=lambda p: p.setting.model.width).setting
-    if any(program_key(p.setting) != program_key(widest) or program_key(p.setting) is None for p in parts):
+    keys = {program_key(p.setting) for p in parts}
+    if None in keys or len(keys) != 1:
         raise ValueError(f"train_packed: the parts must be MLP settings that differ only in {PER_REPLICA_FIELDS}")
     seeds = [s for p in parts for s in p.seeds]
     dtype = torch.float64 if widest.dtype == "float64" else torch.float32

@@ -64,15 +64,14 @@ def plan_batches(settings: Iterable[Setting], seeds: list[int], catalog: Catalog
         done = catalog.existing_seeds(setting.id) if catalog is not None else set()
         missing = [s for s in seeds if s not in done]
         todo += [Part(setting, tuple(missing[lo:lo + max_replicas])) for lo in range(0, len(missing), max_replicas)]
+    keys = [program_key(part.setting) if pack else None for part in todo]  # a validation each: once
     keyed: dict[str, list[Part]] = {}
-    for part in todo:
-        key = program_key(part.setting) if pack else None
+    for part, key in zip(todo, keys, strict=True):
         if key is not None:
             keyed.setdefault(key, []).append(part)
     out: list[Batch] = []
     emitted: set[str] = set()
-    for part in todo:
-        key = program_key(part.setting) if pack else None
+    for part, key in zip(todo, keys, strict=True):
         if key is None or len(keyed[key]) == 1:
             out.append(Batch((part,)))
         elif key not in emitted:

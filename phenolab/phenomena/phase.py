@@ -239,7 +239,7 @@ def phase_figure(table: pd.DataFrame, axes: list[GridAxis], out: str | Path, *, 
             if r["value"] is not None:
                 grid[i, j] = cats.index(r["value"])
                 labels[i][j] = str(r["value"]) + (f"\n{r['share']:.0%}" if r["n"] > 1 else "")
-        elif r["mean"] is not None and not math.isnan(r["mean"]):
+        elif is_present(r["mean"]):
             grid[i, j] = r["mean"]
             labels[i][j] = f"{r['mean']:.3g}"
         for name in table.attrs.get("context", [])[:2]:  # e.g. where the threshold and the peak are
