@@ -1,7 +1,8 @@
 """Run settings × seeds: skip what the catalog has, pack the rest into batches, train, store.
 
-Each setting's runs of a batch are written in one catalog transaction as soon as the batch
-finishes, so an interrupted sweep keeps every finished batch and a rerun does only what is missing.
+A batch's runs (every part of a shared program) are written in one catalog transaction as soon
+as the batch finishes, so an interrupted sweep keeps every finished batch whole and a rerun does
+only what is missing.
 """
 
 from __future__ import annotations
@@ -120,6 +121,13 @@ def batch_records(batch: Batch, results: list[BatchResult], provenance: dict) ->
     return [(part, to_records(r, prov, batch_id, batch.size)) for part, r in zip(batch.parts, results, strict=True)]
 
 
+def store_batch(catalog: Catalog, parts: Iterable[tuple[Part, list[RunRecord]]]) -> list[str]:
+    """Write every part's records in one transaction (`Catalog.write_many`): a batch is stored
+    whole or not at all, so Ctrl-C cannot leave it half-written and uncounted. Returns the run ids
+    written (runs another process stored first are skipped)."""
+    return catalog.write_many([(part.setting.canonical_json(), part.setting.id, records) for part, records in parts])
+
+
 BatchDone = Callable[[Batch, BatchResult, list[str]], None]
 StepProgress = Callable[[Batch, int, int], None]
 
@@ -133,9 +141,7 @@ def run_local(batches: list[Batch], catalog: Catalog, *, device: str = "auto",
     for batch in batches:
         progress = (lambda done, total, b=batch: on_step(b, done, total)) if on_step else None
         results = train_batch(batch, dev, progress)
-        ids = []
-        for part, records in batch_records(batch, results, provenance):
-            ids += catalog.write_runs(part.setting.canonical_json(), part.setting.id, records)
+        ids = store_batch(catalog, batch_records(batch, results, provenance))
         written.extend(ids)
         if on_batch is not None:
             on_batch(batch, results, ids)

@@ -13,7 +13,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from phenolab.catalog import Catalog, CatalogError, RunRecord
-from phenolab.execute.local import Batch
+from phenolab.execute.local import Batch, store_batch
 
 if TYPE_CHECKING:
     from phenolab.execute.sweep import RunsProgress, SweepOutcome
@@ -83,9 +83,7 @@ def run_ray(batches: list[Batch], catalog: Catalog, out: SweepOutcome, *, addres
                 ready, _ = ray.wait(list(pending), num_returns=1)
                 for ref in ready:
                     batch = pending.pop(ref)
-                    ids = []
-                    for part, records in zip(batch.parts, ray.get(ref), strict=True):
-                        ids += catalog.write_runs(part.setting.canonical_json(), part.setting.id, records)
+                    ids = store_batch(catalog, zip(batch.parts, ray.get(ref), strict=True))
                     out.written.extend(ids)
                     out.stored_by_others += batch.size - len(ids)
                     done += batch.size
