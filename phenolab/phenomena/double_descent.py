@@ -154,7 +154,7 @@ _register(
 class DoubleDescent(Phenomenon):
     name = "double-descent"
     canonical = ("greydanus_kobak2024", "nakkiran2021_linear", "nakkiran2021_optimal_ridge", "belkin2019_rff",
-                 "digits_label_noise", "epochwise")
+                 "digits_label_noise", "epochwise", "epochwise_two_scale")
     default_setting = "greydanus_kobak2024"
     phase_metric = "peak_present"  # where the peak appears (issue: noise × weight decay)
     phase_context = ("mean_curve_threshold", "mean_curve_peak", "peak_rise", "seed_spread")
