@@ -9,7 +9,7 @@ import torch
 from phenolab.catalog import Catalog
 from phenolab.execute import plan_batches, run_local
 from phenolab.phenomena import PHENOMENA
-from phenolab.phenomena.epochwise import curve_signature
+from phenolab.phenomena.epochwise import curve_signature, learning_start
 from phenolab.settings import named_setting
 from phenolab.tasks.regression import sample_replica
 
@@ -72,3 +72,13 @@ def test_curve_signature_on_synthetic_curves():
     assert spike["has_peak"] is False
     flat = curve_signature(steps, np.array([1.0, 0.5, 0.5, 0.5 + 1e-17, 0.5, 0.5, 0.5]), np.ones(7))
     assert flat["has_peak"] is False and flat["interpolation_step"] is None
+
+
+def test_no_peak_is_looked_for_on_the_initial_plateau():
+    # a bump of 0.05 over two evaluations while the error is still near its start (0.9 → 0.4 in all),
+    # then one of 0.03 after learning: without `learning_start` the first would be the peak
+    test = np.array([0.9, 0.8, 0.8, 0.85, 0.85, 0.8, 0.6, 0.45, 0.42, 0.42, 0.45, 0.45, 0.40, 0.40])
+    sig = curve_signature(np.arange(14.0), test, np.linspace(0.9, 0.0, 14))
+    assert (sig["first_min_at"], sig["peak_at"], sig["second_min_at"]) == (8.0, 10.0, 12.0)
+    assert np.isclose(sig["rise"], 0.03) and np.isclose(sig["second_descent"], 0.05)
+    assert learning_start(test) == 6 and learning_start(np.full(4, 0.5)) == 0

@@ -155,3 +155,33 @@ def test_softmax_collapse_on_huge_and_small_logits() -> None:
     mixed = {"readout": torch.stack([1000.0 * torch.eye(n), 1000.0 * torch.eye(n)])}
     mixed["readout"][1, :2] = 0.0  # two rows give all-zero logits: uniform softmax
     assert compute_measure("softmax_collapse", mixed, c).tolist() == [1.0, 3 / 5]
+
+
+def test_label_fit_splits_noise_changed_and_kept_labels_by_hand() -> None:
+    n = 6
+    x = torch.eye(n).expand(2, n, n)  # one-hot features: sample i's logits are readout row i
+    clean = torch.tensor([[0, 1, 2, 0, 1, 2], [0, 1, 2, 0, 1, 2]])
+    noisy = torch.tensor([[0, 1, 2, 1, 2, 2], [0, 1, 2, 0, 1, 2]])  # replica 0: samples 3, 4 changed
+    predict = torch.tensor([[0, 1, 0, 1, 0, 2], [0, 0, 2, 0, 1, 2]])  # the class each replica predicts
+    readout = torch.nn.functional.one_hot(predict, 3).float()  # [2, n, 3]
+    model, params = linear_with(readout)
+    data = TaskData(x, noisy, x, clean, "features", n, 3, 3, y_train_clean=clean)
+    c = ctx(model, params, data)
+    noisy_fit = compute_measure("label_fit", params, c)  # replica 0: sample 3 memorised, 4 not
+    assert noisy_fit[0].item() == 0.5 and math.isnan(noisy_fit[1].item())  # replica 1 has no changed label
+    kept = compute_measure("label_fit", params, c, subset="clean", chunk=4)  # chunks give the same shares
+    assert kept.tolist() == [3 / 4, 5 / 6]
+    without_noise = TaskData(x, clean, x, clean, "features", n, 3, 3)
+    assert compute_measure("label_fit", params, ctx(model, params, without_noise), subset="clean").tolist() == [
+        3 / 6, 5 / 6]
+    with pytest.raises(ValueError, match="subset must be one of noisy, clean"):
+        compute_measure("label_fit", params, c, subset="both")
+
+
+def test_settings_refuse_a_measure_parameter_it_does_not_take() -> None:
+    from phenolab.settings import SettingError, named_setting
+
+    base = named_setting("epochwise")
+    assert base.with_overrides({"measures": [{"name": "label_fit", "params": {"subset": "clean"}}]})
+    with pytest.raises(SettingError, match="measure 'label_fit' has no parameter 'subst'; allowed: chunk, subset"):
+        base.with_overrides({"measures": [{"name": "label_fit", "params": {"subst": "clean"}}]})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import torch
 
 from phenolab.models import BatchedModel, Params
-from phenolab.settings import MEASURES
+from phenolab.settings import MEASURE_PARAMS, MEASURES
 
 
 @dataclass
@@ -42,6 +43,7 @@ def register_measure(name: str, description: str) -> Callable[[MeasureFn], Measu
     def deco(fn: MeasureFn) -> MeasureFn:
         MEASURE_REGISTRY[name] = Measure(name, fn, description)
         MEASURES.add(name)
+        MEASURE_PARAMS[name] = frozenset(list(inspect.signature(fn).parameters)[2:])  # after (params, ctx)
         return fn
 
     return deco

@@ -157,7 +157,9 @@ class DoubleDescent(Phenomenon):
                  "digits_label_noise", "epochwise", "epochwise_two_scale")
     default_setting = "greydanus_kobak2024"
     phase_metric = "peak_present"  # where the peak appears (issue: noise × weight decay)
-    phase_context = ("mean_curve_threshold", "mean_curve_peak", "peak_rise", "seed_spread")
+    # model-wise settings have the first four, epoch-wise ones the rest (`phase_table` shows those present)
+    phase_context = ("mean_curve_threshold", "mean_curve_peak", "peak_rise", "seed_spread",
+                     "mean_rise", "spread", "second_descent", "noisy_fit_at_peak")
 
     def study(self, setting_name: str, seeds: list[int], overrides: dict[str, Any], quick: bool,
               options: dict[str, Any] | None = None) -> Study:

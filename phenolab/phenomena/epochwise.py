@@ -17,9 +17,9 @@ which also act as an implicit ridge on the fast ones (second descent). Equal sca
 (`task.slow_scale=1`) remove the peak: the mechanism's prediction, measured in the tests.
 
 The signature reads the step axis like `double_descent_curve` reads capacities: the most prominent
-interior peak of the test error over evaluated steps (a run's on its median of three), the minima
-on its two sides, and, on the mean curve, `peak_present` (rise above both minima larger than the seed
-spread).
+interior peak of the test error over evaluated steps (a run's on its median of three, and only once
+the error has made a third of its fall: `learning_start`), the minima on its two sides, and, on the
+mean curve, `peak_present` (rise above both minima larger than the seed spread).
 """
 
 from __future__ import annotations
@@ -33,13 +33,15 @@ import pandas as pd
 from phenolab.catalog import Catalog
 from phenolab.figures import pyplot
 from phenolab.phenomena._base import Study, stat, study_curves
-from phenolab.phenomena.double_descent_curve import INTERPOLATION_ERROR, most_prominent_peak, peak_present
+from phenolab.phenomena.double_descent_curve import INTERPOLATION_ERROR, Peak, most_prominent_peak, peak_present
 from phenolab.settings import register_setting
 
 EPOCHWISE_SETTINGS: set[str] = set()
 PROMINENCE_TOL = 1e-6  # relative to the peak: below it a "peak" is rounding on a flat curve
 RUN_FIELDS = ("first_min", "first_min_at", "peak_height", "peak_at", "second_min", "second_min_at", "last",
-              "rise", "second_descent", "peak_prominence", "train_error_at_peak", "interpolation_step")
+              "rise", "second_descent", "peak_prominence", "train_error_at_peak", "interpolation_step",
+              "noisy_fit_at_first_min", "noisy_fit_at_peak", "noisy_fit_at_second_min")
+NOISY_FIT = "label_fit"  # the measure's curve: share of the noise-changed training labels fit
 # the study's summary beyond mean ± sd of RUN_FIELDS (fields a phase diagram may map)
 SUMMARY_FIELDS = ("runs_with_peak", "peak_present", "mean_rise", "spread")
 
@@ -80,11 +82,13 @@ register_epochwise(
         "schedule": {"epochs": 300, "batch_size": 100},
         "loss": "ce",
         "eval": {"points": 60},
+        "measures": ["label_fit"],
     },
     source="phenolab's MNIST-1D setting after Kubo, Uda & Iida 2026 ('Deep exploration of epoch-wise double "
     "descent in noisy data': deep MLPs, 30% label noise, Adam): the Greydanus & Kobak data (4000 train / 12000 "
     "test), 30% of training labels redrawn uniformly, MLP 40→256×6→10 ReLU (six hidden layers), PyTorch "
-    "default init, Adam lr 1e-3, batch 100, 300 epochs, cross-entropy, 60 log-spaced evaluations",
+    "default init, Adam lr 1e-3, batch 100, 300 epochs, cross-entropy, 60 log-spaced evaluations; records the share "
+    "of noise-changed training labels fit (label_fit)",
     description="test error over steps on MNIST-1D: down, up while the noisy labels are fit, down again once "
     "they are; minutes on a CPU",
 )
@@ -94,7 +98,10 @@ def run_curve(df: pd.DataFrame) -> pd.DataFrame:
     MSE, with train error as a share of the step-0 train loss (the model starts at zero)."""
     wide = df.pivot_table(index="step", columns="metric", values="value").sort_index()
     if "test_acc" in wide:
-        return pd.DataFrame({"test_error": 1 - wide["test_acc"], "train_error": 1 - wide["train_acc"]})
+        out = pd.DataFrame({"test_error": 1 - wide["test_acc"], "train_error": 1 - wide["train_acc"]})
+        if NOISY_FIT in wide:
+            out["noisy_fit"] = wide[NOISY_FIT]
+        return out
     base = float(wide["train_loss"].iloc[0]) or 1.0
     return pd.DataFrame({"test_error": wide["test_loss"], "train_error": wide["train_loss"] / base})
 
@@ -109,20 +116,36 @@ def median_of_three(values: np.ndarray) -> np.ndarray:
     return v
 
 
+def learning_start(test_error: np.ndarray) -> int:
+    """The first evaluation at which the test error has made a third of its fall (from step 0 to
+    its lowest); 0 for a curve that never falls. Before it the network is on its initial plateau,
+    where minibatch noise makes bumps as large as an epoch-wise peak (`epochwise` at depth 4, 15%
+    noise: +0.013–0.017 at steps 9–15 while test error is ~0.8), so no peak is looked for there."""
+    v = np.asarray(test_error, dtype=float)
+    if v.size == 0:
+        return 0
+    fallen = np.nonzero(v <= v[0] - (v[0] - v.min()) / 3)[0]
+    return int(fallen[0]) if fallen.size and v.min() < v[0] else 0
+
+
 def curve_signature(steps: np.ndarray, test_error: np.ndarray, train_error: np.ndarray, *,
-                    smooth: bool = True) -> dict[str, Any]:
+                    smooth: bool = True, noisy_fit: np.ndarray | None = None) -> dict[str, Any]:
     """First minimum, peak and second minimum of one test-error curve over steps, read on its
     median of three (`median_of_three`): on a minibatch run one evaluation can jump by more than
     the epoch-wise peak is high (`epochwise`, seed 4: 0.80 → 0.85 → 0.81 at steps 15–21, on the
     initial plateau), and the most prominent peak would be that jump. A study's mean curve is read
     as it is (`smooth=False`, and so is its `peak_present`): averaging over seeds already evens out
-    one run's jumps."""
+    one run's jumps. `noisy_fit` (the `label_fit` measure, where recorded) is read at the two minima
+    and the peak: how much of the label noise the network had memorised there."""
     test = median_of_three(test_error) if smooth else np.asarray(test_error, dtype=float)
     hit = np.nonzero(np.asarray(train_error) <= INTERPOLATION_ERROR)[0]
     out: dict[str, Any] = dict.fromkeys(RUN_FIELDS)
     out.update(last=float(test[-1]), peak_prominence=0.0, has_peak=False,
                interpolation_step=float(steps[hit[0]]) if hit.size else None)
-    peak = most_prominent_peak(test)
+    start = learning_start(test)
+    peak = most_prominent_peak(test[start:])
+    if peak is not None:
+        peak = Peak(peak.index + start, peak.prominence, peak.left_min + start, peak.right_min + start)
     if peak is not None and peak.prominence > PROMINENCE_TOL * abs(test[peak.index]):
         out.update(
             has_peak=True, peak_prominence=peak.prominence,
@@ -133,6 +156,10 @@ def curve_signature(steps: np.ndarray, test_error: np.ndarray, train_error: np.n
             second_descent=float(test[peak.index] - test[peak.right_min]),
             train_error_at_peak=float(train_error[peak.index]),
         )
+        if noisy_fit is not None:
+            fit = np.asarray(noisy_fit, dtype=float)
+            out.update(noisy_fit_at_first_min=float(fit[peak.left_min]), noisy_fit_at_peak=float(fit[peak.index]),
+                       noisy_fit_at_second_min=float(fit[peak.right_min]))
     return out
 
 
@@ -143,7 +170,9 @@ def epochwise_signature(catalog: Catalog, study: Study) -> dict[str, Any]:
     for (run_id, seed), df in curves.groupby(["run_id", "seed"]):
         c = run_curve(df)
         by_seed[int(seed)] = c
-        sig = curve_signature(c.index.to_numpy(dtype=float), c["test_error"].to_numpy(), c["train_error"].to_numpy())
+        fit = c["noisy_fit"].to_numpy() if "noisy_fit" in c else None
+        sig = curve_signature(c.index.to_numpy(dtype=float), c["test_error"].to_numpy(), c["train_error"].to_numpy(),
+                              noisy_fit=fit)
         per_run.append({"run_id": run_id, "seed": int(seed), **sig})
     if not by_seed:
         return {"setting": study.setting_name, "axis": "step", "per_run": [], "summary": {"n_runs": 0},
@@ -152,7 +181,8 @@ def epochwise_signature(catalog: Catalog, study: Study) -> dict[str, Any]:
     train = pd.concat({s: c["train_error"] for s, c in by_seed.items()}, axis=1).reindex(test.index)
     mean, sd = test.mean(axis=1).to_numpy(), test.std(axis=1, ddof=1).fillna(0).to_numpy()
     steps = test.index.to_numpy(dtype=float)
-    present = peak_present(mean, sd)
+    start = learning_start(mean)
+    present = peak_present(mean[start:], sd[start:])
     summary: dict[str, Any] = {k: stat([r[k] for r in per_run]) for k in RUN_FIELDS}
     summary["n_runs"] = len(per_run)
     with_peak = sum(r["has_peak"] for r in per_run)
@@ -160,6 +190,10 @@ def epochwise_signature(catalog: Catalog, study: Study) -> dict[str, Any]:
                        strict=True))
     mean_curve = [{"step": float(s), "test_error": float(m), "test_sd": float(e),
                    "train_error": float(t)} for s, m, e, t in zip(steps, mean, sd, train.mean(axis=1), strict=True)]
+    if all("noisy_fit" in c for c in by_seed.values()):
+        noisy = pd.concat({s: c["noisy_fit"] for s, c in by_seed.items()}, axis=1).reindex(test.index).mean(axis=1)
+        for row, value in zip(mean_curve, noisy, strict=True):
+            row["noisy_fit"] = float(value)
     return {"setting": study.setting_name, "setting_id": study.settings[0].id, "axis": "step", "note": study.note,
             "summary": summary, "per_run": per_run, "mean_curve": mean_curve,
             "mean_curve_signature": curve_signature(steps, mean, train.mean(axis=1).to_numpy(), smooth=False)}
@@ -185,6 +219,8 @@ def epochwise_figure(sig: dict[str, Any], out: Path) -> Path:
             ax.plot(x, part["test_error"], color="C3", label="test")
             ax.fill_between(x, lo, hi, color="C3", alpha=0.2)
             ax.plot(x, part["train_error"], color="C0", label="train")
+            if "noisy_fit" in part and not zoom:
+                ax.plot(x, part["noisy_fit"], color="C2", ls="--", label="share of noise-changed labels fit")
             for key, at, mark in (("first_min", "first_min_at", "v"), ("peak_height", "peak_at", "^"),
                                   ("second_min", "second_min_at", "v")):
                 if ms.get(at) is not None and (not zoom or ms[at] >= x.min()):
@@ -195,10 +231,10 @@ def epochwise_figure(sig: dict[str, Any], out: Path) -> Path:
         ax.set(xscale="log", xlabel="step")
     n = sig["summary"].get("n_runs", 0)
     present = sig["summary"].get("peak_present")
-    axes[0].set(ylabel="test error (MSE or 1 − acc); train: share of step 0",
+    axes[0].set(ylabel="error (test: MSE or 1 − acc; train: share of step 0)",
                 title=f"epoch-wise double descent · {sig['setting']} (n={n}, peak_present={present})")
     axes[1].set(title="from half the first minimum's step (test error's range)")
-    axes[0].legend()
+    axes[0].legend(loc="center left")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)

@@ -163,8 +163,11 @@ def phase_table(catalog: Catalog, ph: Phenomenon, axes: list[GridAxis], cells: l
         row.update(_context(ph, sig, field))
         rows.append(row)
     table = pd.DataFrame(rows)
+    # context fields no cell's signature has (a double-descent field of the other axis) are left out
+    context = [c for c in ph.phase_context if c != field and table[c].notna().any()]
+    table = table.drop(columns=[c for c in ph.phase_context if c in table and c not in context])
     table.attrs.update(field=field, phenomenon=ph.name, categorical=categorical, categories=list(cats),
-                       seeds=len(cells[0].study.seeds), context=[c for c in ph.phase_context if c != field])
+                       seeds=len(cells[0].study.seeds), context=context)
     return table
 
 

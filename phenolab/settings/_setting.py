@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator, model_validator
 
 from phenolab.settings._canonical import ContentAddressed
-from phenolab.settings._components import MEASURES, MODELS, TASKS, Component
+from phenolab.settings._components import MEASURE_PARAMS, MEASURES, MODELS, TASKS, Component
 
 ID_PREFIX = b"phenolab.setting/1\n"
 
@@ -88,6 +88,15 @@ class MeasureSpec(_Section):
         if MEASURES and v not in MEASURES:
             raise ValueError(f"unknown measure {v!r}; allowed: {', '.join(sorted(MEASURES))}")
         return v
+
+    @model_validator(mode="after")
+    def _known_params(self) -> MeasureSpec:
+        allowed = MEASURE_PARAMS.get(self.name)
+        unknown = sorted(set(self.params) - allowed) if allowed is not None else []
+        if unknown:
+            raise ValueError(f"measure {self.name!r} has no parameter {unknown[0]!r}; allowed: "
+                             f"{', '.join(sorted(allowed)) or 'none'}")
+        return self
 
 
 class PruneConfig(_Section):
