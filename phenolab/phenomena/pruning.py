@@ -270,7 +270,7 @@ class _Context:
     runs_done: int = 0
 
     def train(self, parts: list[_Part], steps: int) -> None:
-        """Train the parts' missing runs (`steps` each) as one batched program; store each part in
+        """Train the parts' missing runs (`steps` each) as one batched program; store them all in
         one transaction."""
         runs = len({p.setting.id for p in parts}) * len(parts[0].seeds)
         self._train(parts)
@@ -302,7 +302,7 @@ class _Context:
         masks = {n: torch.cat([p.masks[n] for p in todo]) for n in todo[0].masks}
         orders = [o for p in todo for o in p.orders]
         result = _train(engine_setting, seeds, init, masks, orders, self.device, self.batched, self._on_step)
-        lo = 0
+        lo, groups = 0, []
         for part in todo:
             piece = _slice(result, part.setting, part.seeds, lo)
             lo += len(part.seeds)
@@ -311,7 +311,8 @@ class _Context:
             records = to_records(piece, prov)
             for rec in records:
                 rec.batch_id, rec.replicas_in_batch = f"{engine_setting.id}@{result.started:.6f}", len(seeds)
-            self.written += self.catalog.write_runs(part.setting.canonical_json(), part.setting.id, records)
+            groups.append((part.setting.canonical_json(), part.setting.id, records))
+        self.written += self.catalog.write_many(groups)  # the round's parts whole or not at all (Ctrl-C)
 
     def load_final(self, setting: Setting, seeds: list[int]) -> Params:
         return load_final(self.catalog, setting, seeds)
