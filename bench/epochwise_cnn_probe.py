@@ -1,9 +1,9 @@
 """A record of the search for epoch-wise double descent on MNIST-1D with a CNN (one seed, plain PyTorch).
 
-phenolab's `epochwise` setting is a two-scale linear regression because no MNIST-1D network we
-tried shows test error falling, rising and falling again within CPU minutes
-(docs/reproduce-double-descent.md, "Not found on MNIST-1D"). This script reruns the CNN probes
-of that list: the greydanus_kobak2024 data (4000 train / 12000 test, `make_dataset` with
+Before phenolab's `epochwise` setting (a six-hidden-layer MLP, session 12) no MNIST-1D network we
+tried showed test error falling, rising and falling again within CPU minutes
+(docs/reproduce-double-descent.md, "What did not show it on MNIST-1D"). This script reruns the
+CNN probes of that list: the greydanus_kobak2024 data (4000 train / 12000 test, `make_dataset` with
 num_samples 16000, train_split 0.25), a share of the training labels redrawn uniformly, a
 1-D CNN (conv 5 → conv 3 → conv 3, `channels` each, ReLU, padding "same", then a linear
 readout of all positions), Adam, batch 100, test and train error at 60 log-spaced steps. It is
