@@ -82,3 +82,16 @@ def test_no_peak_is_looked_for_on_the_initial_plateau():
     assert (sig["first_min_at"], sig["peak_at"], sig["second_min_at"]) == (8.0, 10.0, 12.0)
     assert np.isclose(sig["rise"], 0.03) and np.isclose(sig["second_descent"], 0.05)
     assert learning_start(test) == 6 and learning_start(np.full(4, 0.5)) == 0
+
+
+def test_mnist1d_setting_records_the_noisy_label_fit_its_signature_reads(tmp_path):
+    # the real `epochwise` setting, 3 epochs: the measure is recorded and read at every evaluation
+    cat = Catalog(tmp_path / "cat")
+    study = DD.study("epochwise", [0], {"schedule.epochs": 3, "eval.points": 12}, False)
+    run_local(plan_batches(study.settings, study.seeds, cat), cat, device="cpu")
+    sig = DD.signature(cat, study)
+    fits = [row["noisy_fit"] for row in sig["mean_curve"]]
+    assert len(fits) == 12 and all(0.0 <= f <= 1.0 for f in fits)
+    assert abs(fits[0] - 0.1) < 0.05  # at init a changed label is predicted about as often as any class
+    run = sig["per_run"][0]
+    assert set(run) >= {"noisy_fit_at_first_min", "noisy_fit_at_peak", "noisy_fit_at_second_min"}
