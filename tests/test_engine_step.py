@@ -206,6 +206,36 @@ def test_replica_spans_train_as_their_own_optimizers(name):
     assert not torch.equal(alone[0][0][:1], alone[1][0][:1])  # the spans did train differently
 
 
+def test_adjacent_spans_with_equal_hyperparameters_are_one_kernel_call_and_the_same_bits():
+    """A width-only pack (every part the same optimizer settings) is one span over all replicas:
+    no slicing, one call; the result is bitwise that of the spans stepped one by one."""
+    from phenolab.engine.optim import ReplicaOptimizer
+    from phenolab.settings import OptimConfig
+
+    a, b = OptimConfig(name="sgd", lr=1e-2, momentum=0.9), OptimConfig(name="sgd", lr=3e-2, momentum=0.9)
+    gen = torch.Generator().manual_seed(2)
+    start = [torch.randn(6, 4, 3, generator=gen), torch.randn(6, 1, 3, generator=gen)]
+    merged = [p.clone().requires_grad_(True) for p in start]
+    opt = ReplicaOptimizer(a, merged, [(0, 2, a), (2, 4, a), (4, 6, b)])
+    assert opt.spans == [(0, 4, a), (4, 6, b)] and not opt.whole
+    assert ReplicaOptimizer(a, merged, [(0, 2, a), (2, 6, a)]).whole
+    spans = [(0, 2, a), (2, 4, a), (4, 6, b)]
+    alone = [[p[lo:hi].clone().requires_grad_(True) for p in start] for lo, hi, _ in spans]
+    opts = [ReplicaOptimizer(c, ps) for (_, _, c), ps in zip(spans, alone, strict=True)]
+    for _ in range(3):
+        gs = [torch.randn(p.shape, generator=gen) for p in start]
+        for p, g in zip(merged, gs, strict=True):
+            p.grad = g.clone()
+        for (lo, hi, _), ps, o in zip(spans, alone, opts, strict=True):
+            for p, g in zip(ps, gs, strict=True):
+                p.grad = g[lo:hi].clone()
+            o.step()
+        opt.step()
+    for (lo, hi, _), ps in zip(spans, alone, strict=True):
+        for p_merged, p_alone in zip(merged, ps, strict=True):
+            assert torch.equal(p_merged[lo:hi], p_alone)
+
+
 def test_training_with_mlp_grads_equals_autograd_training(monkeypatch):
     """Over many steps (reused gradient buffers, masks, weight decay, warmup) in float64."""
     setting = validate_setting({"task": MNIST, "model": {"name": "mlp", "widths": [300, 20]}, "dtype": "float64",

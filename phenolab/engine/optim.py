@@ -36,7 +36,7 @@ class ReplicaOptimizer:
 
     def __init__(self, cfg: OptimConfig, params: list[torch.Tensor], spans: list[ReplicaSpan] | None = None):
         k = params[0].shape[0] if params else 0
-        self.spans = spans or [(0, k, cfg)]
+        self.spans = _merged(spans or [(0, k, cfg)])
         names = {c.name for _, _, c in self.spans}
         if unknown := sorted(names - {"sgd", "adam", "adamw"}):
             raise ValueError(f"optim.name {unknown[0]!r} has no iterative optimizer")
@@ -70,6 +70,20 @@ class ReplicaOptimizer:
                                 exp_avg=torch.zeros_like(params[i], memory_format=torch.preserve_format),
                                 exp_avg_sq=torch.zeros_like(params[i], memory_format=torch.preserve_format))
             _adam(cfg, lr, [params[i] for i in live], [grads[i] for i in live], [state[i] for i in live])
+
+
+def _merged(spans: list[ReplicaSpan]) -> list[ReplicaSpan]:
+    """Adjacent spans with equal hyperparameters as one: one kernel call on their rows instead of
+    one per span, and none of the per-step slicing when that leaves a single span over all
+    replicas (a width-only pack of a double-descent sweep: 6 calls and ~100 slices a step, ~0.35 ms
+    of 1.3). The kernels are element-wise, so the updates are the same bits."""
+    out: list[ReplicaSpan] = []
+    for lo, hi, cfg in spans:
+        if out and out[-1][1] == lo and out[-1][2] == cfg:
+            out[-1] = (out[-1][0], hi, cfg)
+        else:
+            out.append((lo, hi, cfg))
+    return out
 
 
 def _sgd(cfg: OptimConfig, lr: float, params: list[torch.Tensor], grads: list[torch.Tensor],
