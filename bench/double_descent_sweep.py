@@ -36,7 +36,7 @@ from batched_vs_loop import matmul_peak
 
 from phenolab._rng import generator
 from phenolab.engine import eval_steps, evaluate, total_steps, train
-from phenolab.engine.packing import Part, plan_packs, train_packed
+from phenolab.engine.packing import Part, parts_data, plan_packs, train_packed
 from phenolab.execute import DEFAULT_MAX_REPLICAS
 from phenolab.models import build_model
 from phenolab.phenomena.double_descent import GK_WIDTHS
@@ -114,16 +114,20 @@ def sweep_packs(data: TaskData, seeds: list[int], pack: bool) -> list[list[Part]
 
 
 def run_pack(pack: list[Part], data: TaskData, **over: object) -> None:
+    """Train one program: `data` is one width's data (`task_data`) or, for a pack, `pack_data`'s."""
     parts = [Part(p.setting.with_overrides(over), p.seeds) if over else p for p in pack]
     if len(parts) == 1:
         train(parts[0].setting, list(parts[0].seeds), data=data)
     else:
-        train_packed(parts, data=replicate(data, len(parts)))
+        train_packed(parts, data=data)
 
 
-def replicate(data: TaskData, n: int) -> TaskData:
-    """The data of every part of a pack: the same seeds' rows, once per part."""
-    return TaskData(**{f: (torch.cat([v] * n) if isinstance(v, torch.Tensor) else v) for f, v in vars(data).items()})
+def pack_data(pack: list[Part], data: TaskData) -> TaskData:
+    """The data a program trains on, as `phenolab reproduce` builds it (`engine.packing.parts_data`:
+    rows the parts share, such as MNIST-1D's inputs, stay one expanded view; built before the
+    clock starts, as `data` is). Until session 12 the bench concatenated a copy per part, which
+    made a pack read 60 copies of the inputs the real program reads once."""
+    return data if len(pack) == 1 else parts_data(pack, data.x_train.dtype)
 
 
 def widths_of(pack: list[Part]) -> str:
@@ -137,8 +141,9 @@ def full_sweep(data: TaskData, seeds: list[int], pack: bool) -> tuple[float, lis
     total, peaks = 0.0, []
     for group in sweep_packs(data, seeds, pack):
         peaks.append(matmul_peak(reps=3))
+        program_data = pack_data(group, data)
         t_w = time.perf_counter()
-        run_pack(group, data)
+        run_pack(group, program_data)
         took = time.perf_counter() - t_w
         total += took
         print(f"  width {widths_of(group):>22}: {took:6.1f} s  (peak before it {peaks[-1]:.0f} GFLOP/s)", flush=True)
@@ -154,16 +159,16 @@ def extrapolated_sweep(data: TaskData, seeds: list[int], s1: int, s2: int, pack:
         base = group[-1].setting
         steps = total_steps(base, data.n_train)
         n_evals = len(eval_steps(steps, base.eval.points, base.eval.every))
-        times = {}
+        times, program_data = {}, pack_data(group, data)
         for s in (s1, s2):
             t = time.perf_counter()
-            run_pack(group, data, **{"schedule.steps": s, "eval.points": 2, "checkpoints": "none"})
+            run_pack(group, program_data, **{"schedule.steps": s, "eval.points": 2, "checkpoints": "none"})
             times[s] = time.perf_counter() - t
         per_step = (times[s2] - times[s1]) / (s2 - s1)
         model = build_model(base.model, data.input_dim, data.out_dim)  # the program evaluates at its widest width
         params = model.init([generator(s, "init") for _ in group for s in seeds])
         t = time.perf_counter()
-        evaluate(base, model, params, replicate(data, len(group)))
+        evaluate(base, model, params, program_data)
         per_eval = time.perf_counter() - t
         setup = max(times[s1] - s1 * per_step - 3 * per_eval, 0.0)
         est = setup + steps * per_step + n_evals * per_eval
