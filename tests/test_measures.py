@@ -30,7 +30,7 @@ def linear_with(readout: torch.Tensor) -> tuple[BatchedModel, Params]:
 def test_registry_fills_settings_measures() -> None:
     names = {"weight_norm", "distance_from_init", "mean_abs_weight", "parameter_count",
              "prime_parameter_count", "fourier_sparsity", "softmax_collapse"}
-    assert names <= set(MEASURE_REGISTRY) and names <= MEASURES
+    assert names <= set(MEASURE_REGISTRY) and names <= MEASURES.keys()
     assert all(MEASURE_REGISTRY[n].description for n in names)
     with pytest.raises(KeyError, match="unknown measure"):
         compute_measure("no_such_measure", {}, None)  # type: ignore[arg-type]

@@ -1,7 +1,7 @@
 """Measures: registered functions of a batch's parameters, one number per replica.
 
 Importing this package registers the built-in measures of `weights`, `grokking` and `labels`, which also
-makes their names valid in settings (`phenolab.settings.MEASURES`).
+makes their names and parameters valid in settings (`phenolab.settings.MEASURES`).
 """
 
 from phenolab.measures import grokking, labels, weights  # noqa: F401  (register the built-ins)

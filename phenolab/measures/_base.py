@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from phenolab.models import BatchedModel, Params
-from phenolab.settings import MEASURE_PARAMS, MEASURES
+from phenolab.settings import MEASURES
 
 
 @dataclass
@@ -42,8 +42,7 @@ def register_measure(name: str, description: str) -> Callable[[MeasureFn], Measu
 
     def deco(fn: MeasureFn) -> MeasureFn:
         MEASURE_REGISTRY[name] = Measure(name, fn, description)
-        MEASURES.add(name)
-        MEASURE_PARAMS[name] = frozenset(list(inspect.signature(fn).parameters)[2:])  # after (params, ctx)
+        MEASURES[name] = frozenset(list(inspect.signature(fn).parameters)[2:])  # after (params, ctx)
         return fn
 
     return deco

@@ -1,7 +1,6 @@
 """Settings: validated, hashable training configurations (imports nothing else of phenolab)."""
 
 from phenolab.settings._components import (
-    MEASURE_PARAMS,
     MEASURES,
     MODELS,
     MODULAR_OPS,
@@ -31,7 +30,7 @@ from phenolab.settings._parse import (
 from phenolab.settings._setting import EvalConfig, MeasureSpec, OptimConfig, PruneConfig, ScheduleConfig, Setting
 
 __all__ = [
-    "MEASURE_PARAMS", "MEASURES", "MODELS", "MODULAR_OPS", "NAMED_SETTINGS", "TASKS", "Component", "DigitsTask",
+    "MEASURES", "MODELS", "MODULAR_OPS", "NAMED_SETTINGS", "TASKS", "Component", "DigitsTask",
     "EvalConfig", "LinearModel", "LinearRegressionTask", "MeasureSpec", "MlpModel", "Mnist1dTask",
     "ModularTask", "OptimConfig", "PruneConfig", "RandomFeaturesModel", "ScheduleConfig", "Setting", "SettingError",
     "TransformerModel", "apply_overrides", "load_setting_file", "named_setting", "parse_assignments",

@@ -156,10 +156,9 @@ MODELS: dict[str, type[Component]] = {
     "random_features": RandomFeaturesModel,
     "linear": LinearModel,
 }
-# Names of registered measures, and the parameters each takes; `phenolab.measures` fills them so
-# settings can reject an unknown measure or parameter before anything trains.
-MEASURES: set[str] = set()
-MEASURE_PARAMS: dict[str, frozenset[str]] = {}
+# Registered measures: name -> the parameters it takes. `phenolab.measures` fills it so settings
+# can reject an unknown measure or parameter before anything trains.
+MEASURES: dict[str, frozenset[str]] = {}
 
 
 def register_task_config(cls: type[Component]) -> type[Component]:

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator, model_validator
 
 from phenolab.settings._canonical import ContentAddressed
-from phenolab.settings._components import MEASURE_PARAMS, MEASURES, MODELS, TASKS, Component
+from phenolab.settings._components import MEASURES, MODELS, TASKS, Component
 
 ID_PREFIX = b"phenolab.setting/1\n"
 
@@ -91,7 +91,7 @@ class MeasureSpec(_Section):
 
     @model_validator(mode="after")
     def _known_params(self) -> MeasureSpec:
-        allowed = MEASURE_PARAMS.get(self.name)
+        allowed = MEASURES.get(self.name)
         unknown = sorted(set(self.params) - allowed) if allowed is not None else []
         if unknown:
             raise ValueError(f"measure {self.name!r} has no parameter {unknown[0]!r}; allowed: "
