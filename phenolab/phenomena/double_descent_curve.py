@@ -39,14 +39,15 @@ class Peak:
     right_min: int
 
 
-def most_prominent_peak(values: np.ndarray) -> Peak | None:
-    """The interior point with the largest positive prominence, or None (no interior bump)."""
+def most_prominent_peak(values: np.ndarray, start: int = 0) -> Peak | None:
+    """The interior point with the largest positive prominence, or None (no interior bump). With
+    `start`, the curve before it is ignored (the indices stay the whole curve's)."""
     v = np.asarray(values, dtype=float)
-    if v.size < 3 or not np.all(np.isfinite(v)):
+    if v.size - start < 3 or not np.all(np.isfinite(v[start:])):
         return None
     best: Peak | None = None
-    for i in range(1, v.size - 1):
-        left, right = int(np.argmin(v[:i])), i + 1 + int(np.argmin(v[i + 1:]))
+    for i in range(start + 1, v.size - 1):
+        left, right = start + int(np.argmin(v[start:i])), i + 1 + int(np.argmin(v[i + 1:]))
         prom = min(v[i] - v[left], v[i] - v[right])
         if prom > 0 and (best is None or prom > best.prominence):
             best = Peak(i, float(prom), left, right)
@@ -99,11 +100,12 @@ def curve_signature(capacities: np.ndarray, params: np.ndarray, test_error: np.n
     return out
 
 
-def peak_present(mean: np.ndarray, sd: np.ndarray) -> dict[str, Any]:
-    """Whether the mean curve has an interior peak rising above both side minima by more than
-    the seed spread (the largest sd among the three points); with one seed the spread is 0."""
+def peak_present(mean: np.ndarray, sd: np.ndarray, start: int = 0) -> dict[str, Any]:
+    """Whether the mean curve has an interior peak (from `start` on) rising above both side minima
+    by more than the seed spread (the largest sd among the three points); with one seed the spread
+    is 0."""
     m, s = np.asarray(mean, dtype=float), np.nan_to_num(np.asarray(sd, dtype=float))
-    peak = most_prominent_peak(m)
+    peak = most_prominent_peak(m, start)
     if peak is None:
         return {"peak_present": False, "rise": 0.0, "spread": None, "index": None}
     spread = float(max(s[peak.index], s[peak.left_min], s[peak.right_min]))

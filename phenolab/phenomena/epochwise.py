@@ -33,7 +33,7 @@ import pandas as pd
 from phenolab.catalog import Catalog
 from phenolab.figures import pyplot
 from phenolab.phenomena._base import Study, stat, study_curves
-from phenolab.phenomena.double_descent_curve import INTERPOLATION_ERROR, Peak, most_prominent_peak, peak_present
+from phenolab.phenomena.double_descent_curve import INTERPOLATION_ERROR, most_prominent_peak, peak_present
 from phenolab.settings import register_setting
 
 EPOCHWISE_SETTINGS: set[str] = set()
@@ -143,10 +143,7 @@ def curve_signature(steps: np.ndarray, test_error: np.ndarray, train_error: np.n
     out: dict[str, Any] = dict.fromkeys(RUN_FIELDS)
     out.update(last=float(test[-1]), peak_prominence=0.0, has_peak=False,
                interpolation_step=float(steps[hit[0]]) if hit.size else None)
-    start = learning_start(test)
-    peak = most_prominent_peak(test[start:])
-    if peak is not None:
-        peak = Peak(peak.index + start, peak.prominence, peak.left_min + start, peak.right_min + start)
+    peak = most_prominent_peak(test, learning_start(test))
     if peak is not None and peak.prominence > PROMINENCE_TOL * abs(test[peak.index]):
         out.update(
             has_peak=True, peak_prominence=peak.prominence,
@@ -182,8 +179,7 @@ def epochwise_signature(catalog: Catalog, study: Study) -> dict[str, Any]:
     train = pd.concat({s: c["train_error"] for s, c in by_seed.items()}, axis=1).reindex(test.index)
     mean, sd = test.mean(axis=1).to_numpy(), test.std(axis=1, ddof=1).fillna(0).to_numpy()
     steps = test.index.to_numpy(dtype=float)
-    start = learning_start(mean)
-    present = peak_present(mean[start:], sd[start:])
+    present = peak_present(mean, sd, learning_start(mean))
     summary: dict[str, Any] = {k: stat([r[k] for r in per_run]) for k in RUN_FIELDS}
     summary["n_runs"] = len(per_run)
     with_peak = sum(r["has_peak"] for r in per_run)
