@@ -178,6 +178,31 @@ def test_label_fit_splits_noise_changed_and_kept_labels_by_hand() -> None:
         compute_measure("label_fit", params, c, subset="both")
 
 
+def test_label_fit_recorded_from_the_evaluation_equals_its_own_forward() -> None:
+    """With minibatches the recorder's train-set evaluation hands label_fit its per-sample fit;
+    the recorded curve must be what the measure's own forward gives on the recorded parameters."""
+    from phenolab.engine import train
+    from phenolab.models import model_class
+    from phenolab.settings import validate_setting
+    from phenolab.tasks import build_task
+
+    setting = validate_setting({
+        "task": {"name": "mnist1d", "num_samples": 600, "label_noise": 0.3},
+        "model": {"name": "mlp", "width": 32, "depth": 2},
+        "optim": {"name": "adam", "lr": 1e-2}, "schedule": {"steps": 80, "batch_size": 50},
+        "eval": {"points": 5}, "checkpoints": "eval",
+        "measures": ["label_fit", {"name": "label_fit", "params": {"subset": "clean"}}]})
+    result = train(setting, [0, 1])
+    data = build_task(setting.task, [0, 1], model_class("mlp").input_kind, torch.float32)
+    model = build_model(setting.model, data.input_dim, data.out_dim)
+    for i, step in enumerate(result.steps):
+        c = MeasureContext(model, result.checkpoints[0], step, data)  # no extra: the measure's own forward
+        for key, kwargs in (("label_fit", {}), ("label_fit(subset=clean)", {"subset": "clean"})):
+            own = compute_measure("label_fit", result.checkpoints[step], c, **kwargs).numpy()
+            assert result.curves[key][:, i].tolist() == own.tolist(), (key, step)
+    assert result.curves["label_fit"][:, -1].min() > result.curves["label_fit"][:, 0].max()  # it memorised some
+
+
 def test_settings_refuse_a_measure_parameter_it_does_not_take() -> None:
     from phenolab.settings import SettingError, named_setting
 

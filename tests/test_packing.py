@@ -21,7 +21,7 @@ BASE = {
     "optim": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 1e-3},
     "schedule": {"steps": 40, "batch_size": 50},
     "eval": {"points": 6},
-    "measures": ["parameter_count", "mean_abs_weight", "weight_norm", "distance_from_init"],
+    "measures": ["parameter_count", "mean_abs_weight", "weight_norm", "distance_from_init", "label_fit"],
     "checkpoints": "final",
 }
 ADAMW_ONEHOT = {

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import torch
 
-from phenolab.engine.losses import loss_and_correct
+from phenolab.engine.losses import correct_mask, per_replica_loss
 from phenolab.engine.passes import eval_passes, model_tokens
 from phenolab.models import BatchedModel, Params
 from phenolab.settings import MeasureSpec, Setting
@@ -22,9 +22,12 @@ def measure_key(spec: MeasureSpec) -> str:
 
 
 def evaluate(setting: Setting, model: BatchedModel, params: Params, data: TaskData,
-             splits: tuple[str, ...] = ("train", "test")) -> dict[str, torch.Tensor]:
+             splits: tuple[str, ...] = ("train", "test"),
+             train_correct: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """{split}_{loss,acc} as [K] tensors for each of `splits`. Train metrics use the labels trained
-    on (noisy where label noise is on); accuracy is a fraction in [0, 1], absent for regression."""
+    on (noisy where label noise is on); accuracy is a fraction in [0, 1], absent for regression.
+    `train_correct`, a [K, n_train] bool buffer, receives which training samples the argmax gets
+    right, for measures that need them per sample (`measures.labels`) without a forward of their own."""
     out: dict[str, torch.Tensor] = {}
     sets = {"train": (data.x_train, data.y_train), "test": (data.x_test, data.y_test)}
     for split in splits:
@@ -32,11 +35,15 @@ def evaluate(setting: Setting, model: BatchedModel, params: Params, data: TaskDa
         k, n = x.shape[:2]
         loss_sum = torch.zeros(k, dtype=torch.float64, device=x.device)
         correct = torch.zeros_like(loss_sum)
+        keep = train_correct if split == "train" and data.num_classes is not None else None
         for reps, cols, out_b in _forward_in_passes(model, params, x, setting.eval.batch_size):
-            loss, right = loss_and_correct(setting.loss, out_b, y[reps, cols], data.num_classes)
+            loss = per_replica_loss(setting.loss, out_b, y[reps, cols], data.num_classes)
             loss_sum[reps] += loss.double() * out_b.shape[1]
-            if right is not None:
-                correct[reps] += right.double()
+            if data.num_classes is not None:
+                right = correct_mask(out_b, y[reps, cols])
+                correct[reps] += right.sum(1).double()
+                if keep is not None:
+                    keep[reps, cols] = right
         out[f"{split}_loss"] = loss_sum / n
         if data.num_classes is not None:
             out[f"{split}_acc"] = correct / n

@@ -34,15 +34,20 @@ def per_replica_loss(kind: str, out: torch.Tensor, y: torch.Tensor, num_classes:
 def loss_and_correct(kind: str, out: torch.Tensor, y: torch.Tensor,
                      num_classes: int | None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """[K] mean loss of each replica over its batch and, for classification, [K] how many of its
-    samples the argmax (torch's: the first maximal class) gets right. Evaluation and the gradient
-    programs' train-set fit (`engine.step`) both measure with this one function."""
+    samples the argmax (torch's: the first maximal class) gets right: the gradient programs'
+    train-set fit (`engine.step`); evaluation adds up the same two pieces pass by pass."""
     loss = per_replica_loss(kind, out, y, num_classes)
     return loss, None if num_classes is None else correct_count(out, y)
 
 
 def correct_count(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """[K] samples per replica whose argmax over the classes of out [K, B, C] is the label y [K, B]."""
-    return (out.argmax(-1) == y).sum(1)
+    return correct_mask(out, y).sum(1)
+
+
+def correct_mask(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """[K, B] bool: whether the argmax over the classes of out [K, B, C] is the label y [K, B]."""
+    return out.argmax(-1) == y
 
 
 def small_class_ce(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -322,10 +322,16 @@ class _Recorder:
         """Evaluate at `step`; `train_fit` (the gradient program's fit on the full training set,
         at these parameters) stands in for evaluating the training set again."""
         self.steps.append(step)
+        extra: dict[str, torch.Tensor] = {}
         with torch.no_grad():
             detached = {n: p.detach() for n, p in params.items()}
             if train_fit is None:
-                metrics = evaluate(self.setting, self.model, detached, self.data)
+                if self.setting.measures and self.data.num_classes is not None:
+                    # per-sample train fit, so that `label_fit` needs no second forward
+                    extra["train_correct"] = torch.empty(self.data.y_train.shape, dtype=torch.bool,
+                                                         device=self.data.y_train.device)
+                metrics = evaluate(self.setting, self.model, detached, self.data,
+                                   train_correct=extra.get("train_correct"))
             else:
                 loss, right = train_fit
                 metrics = {"train_loss": loss.double()}
@@ -333,19 +339,22 @@ class _Recorder:
                     metrics["train_acc"] = right.double() / self.data.n_train
                 metrics.update(evaluate(self.setting, self.model, detached, self.data, splits=("test",)))
             for spec in self.setting.measures:
-                metrics[measure_key(spec)] = self._measure(spec.name, spec.params, step, detached)
+                metrics[measure_key(spec)] = self._measure(spec.name, spec.params, step, detached, extra)
         for name, value in metrics.items():
             self.values.setdefault(name, []).append(value.detach().to("cpu", torch.float64))
 
-    def _measure(self, name: str, kwargs: dict, step: int, params: Params) -> torch.Tensor:
+    def _measure(self, name: str, kwargs: dict, step: int, params: Params,
+                 extra: dict[str, torch.Tensor]) -> torch.Tensor:
         """A measure of every replica; of a packed batch, group by group at the group's own shapes
-        (a padded unit would count in a parameter count or a mean |w|)."""
+        (a padded unit would count in a parameter count or a mean |w|). `extra`: per-replica
+        tensors ([K, ...]) the evaluation already computed, e.g. "train_correct"."""
         if self.groups is None:
-            return compute_measure(name, params, MeasureContext(self.model, self.init, step, self.data), **kwargs)
+            ctx = MeasureContext(self.model, self.init, step, self.data, dict(extra))
+            return compute_measure(name, params, ctx, **kwargs)
         parts = []
         for g in self.groups:
             data = replica_slice(self.data, g.lo, g.hi)
-            ctx = MeasureContext(g.model, g.view(self.init), step, data)
+            ctx = MeasureContext(g.model, g.view(self.init), step, data, {n: t[g.lo:g.hi] for n, t in extra.items()})
             parts.append(compute_measure(name, g.view(params), ctx, **kwargs))
         return torch.cat(parts)
 

@@ -22,7 +22,9 @@ def label_fit(params: Params, ctx: MeasureContext, subset: str = "noisy", chunk:
     """Per replica: of the training samples in `subset`, the share whose predicted class is the
     label trained on. "noisy": the label noise drew a different class than the clean label (a
     redraw that hit the clean class counts as clean); NaN for a replica with none (no label
-    noise). The forward runs in chunks of `chunk` samples."""
+    noise). Reads the recorder's per-sample train fit (`ctx.extra["train_correct"]`, from the
+    evaluation it already ran) where there is one; otherwise runs the forward itself, in chunks
+    of `chunk` samples."""
     if subset not in SUBSETS:
         raise ValueError(f"label_fit: subset must be one of {', '.join(SUBSETS)}, not {subset!r}")
     data = ctx.data
@@ -34,10 +36,14 @@ def label_fit(params: Params, ctx: MeasureContext, subset: str = "noisy", chunk:
     member = changed if subset == "noisy" else ~changed
     k = params[next(iter(params))].shape[0]
     member, y = member.expand(k, -1), y.expand(k, -1)
-    hits = torch.zeros(k, dtype=torch.float64, device=y.device)
-    x = data.x_train.expand(k, *data.x_train.shape[1:])
-    for lo in range(0, x.shape[1], chunk):
-        pred = ctx.model.forward(params, x[:, lo:lo + chunk]).argmax(-1)
-        hits += ((pred == y[:, lo:lo + chunk]) & member[:, lo:lo + chunk]).sum(1).double()
+    correct = ctx.extra.get("train_correct")  # the recorder's train-set evaluation, when it ran one
+    if correct is not None:
+        hits = (correct & member).sum(1).double()
+    else:
+        hits = torch.zeros(k, dtype=torch.float64, device=y.device)
+        x = data.x_train.expand(k, *data.x_train.shape[1:])
+        for lo in range(0, x.shape[1], chunk):
+            pred = ctx.model.forward(params, x[:, lo:lo + chunk]).argmax(-1)
+            hits += ((pred == y[:, lo:lo + chunk]) & member[:, lo:lo + chunk]).sum(1).double()
     counts = member.sum(1).double()
     return torch.where(counts > 0, hits / counts.clamp(min=1), torch.full_like(hits, float("nan")))
