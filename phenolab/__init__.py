@@ -5,9 +5,12 @@ and explanations are tested against it. The public API is small: `Setting`, `Cat
 `train`, `run`, `named_setting`.
 """
 
-from phenolab import _mkl_amd
+from phenolab import _cpu_isa, _mkl_amd
 
-_mkl_amd.enable()  # before anything imports torch: see `_mkl_amd` (MKL's fast kernels on AMD CPUs)
+# before anything imports torch: MKL's fast kernels on AMD CPUs, and AVX2 kernels on AVX-512 CPUs
+# (the same numbers on every x86-64 CPU); see each module
+_mkl_amd.enable()
+_cpu_isa.pin()
 
 from phenolab import measures, models, phenomena, tasks  # noqa: E402, F401  (register the built-in components)
 from phenolab.catalog import Catalog, CatalogError  # noqa: E402

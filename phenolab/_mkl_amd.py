@@ -28,6 +28,7 @@ import tempfile
 from pathlib import Path
 
 from phenolab._cache import cache_dir
+from phenolab._cpuinfo import cpuinfo
 
 _SOURCE = "int mkl_serv_intel_cpu_true(void) { return 1; }\n"
 
@@ -35,14 +36,7 @@ STATE = "not tried"  # "on", or "off: <why>"; read by catalog provenance
 
 
 def _cpu_vendor() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("vendor_id"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
+    return cpuinfo("vendor_id") or "unknown"
 
 
 def _build(target: Path) -> None:

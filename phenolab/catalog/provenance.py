@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from phenolab import _mkl_amd
+from phenolab import _cpu_isa, _mkl_amd
+from phenolab._cpuinfo import cpuinfo
 
 _PKG_DIR = Path(__file__).resolve().parent.parent  # the `phenolab` package directory
 
@@ -88,6 +89,9 @@ def collect_provenance(device: str, threads: int) -> dict[str, Any]:
         "threads": int(threads),
         "torch_threads": torch.get_num_threads(),
         "mkl_amd_shim": _mkl_amd.STATE,  # which GEMM kernels ran (they round differently)
+        "cpu_isa": _cpu_isa.STATE,  # AVX2 kernels on an AVX-512 CPU, or the libraries' own choice
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # torch's vectorized kernels
+        "cpu_model": cpuinfo("model name"),
         "git_commit": commit,
         "git_dirty": dirty,
         "timestamp": utc_now(),

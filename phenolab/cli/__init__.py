@@ -23,9 +23,17 @@ for _module in (_train, _inspect, _reproduce, _sweep, _hypothesis, _report, _exp
 
 def main() -> None:
     """Entry point: every user error is one line on stderr and exit code 2."""
+    from phenolab import _cpu_isa
     from phenolab.catalog import CatalogError
     from phenolab.settings import SettingError
 
+    try:
+        _cpu_isa.check()
+    except ValueError as exc:
+        from phenolab.cli._common import err_console
+
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True, markup=True)
+        raise SystemExit(2) from None
     try:
         app()
     except (SettingError, CatalogError) as exc:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from phenolab import _cpu_isa
 from phenolab._rng import generators
 from phenolab.engine.evaluate import evaluate, measure_key
 from phenolab.engine.gradient_filters import gradient_filter
@@ -123,6 +124,7 @@ def train(
     `engine.replica_threads`, 1 = never; not for padded groups) trains contiguous slices of the
     replicas side by side in threads, one core per op.
     """
+    _cpu_isa.check()  # a bad PHENOLAB_CPU_ISA is an error, not a silent change of kernels
     started = time.time()
     dev = resolve_device(device) if isinstance(device, str) else device
     dtype = torch.float64 if setting.dtype == "float64" else torch.float32
