@@ -318,6 +318,14 @@ class Catalog:
             out[key] = json.loads(out[key]) if out[key] else {}
         return out
 
+    def batch_runs(self, batch_id: str) -> list[tuple[str, str, int]]:
+        """(run_id, setting_id, seed) of every run stored from batch `batch_id`, in the order they
+        were trained: by the replica position their provenance records, else as they were written
+        (part after part, replica after replica; a bundle's import writes them in run-id order)."""
+        sql = ("SELECT run_id, setting_id, seed FROM runs WHERE batch_id=?"
+               " ORDER BY json_extract(provenance, '$.replica'), rowid")
+        return [(r, s, int(k)) for r, s, k in self._read(lambda c: c.execute(sql, (batch_id,)).fetchall(), [])]
+
     def existing_seeds(self, setting_id: str) -> set[int]:
         """Seeds of `setting_id` already stored: what a resumed sweep skips."""
         sql = "SELECT seed FROM runs WHERE setting_id=?"

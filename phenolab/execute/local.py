@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from phenolab.catalog import Catalog, RunRecord, collect_provenance
@@ -83,8 +84,9 @@ def plan_batches(settings: Iterable[Setting], seeds: list[int], catalog: Catalog
 
 
 def to_records(result: BatchResult, provenance: dict, batch_id: str | None = None,
-               replicas_in_batch: int | None = None) -> list[RunRecord]:
-    """One catalog record per replica: its curves, final values and the batch's provenance."""
+               replicas_in_batch: int | None = None, first_replica: int = 0) -> list[RunRecord]:
+    """One catalog record per replica: its curves, final values and the batch's provenance, with
+    the replica's position in its batch (`replica`: `phenolab rerun` rebuilds the batch in order)."""
     batch_id = batch_id or f"{result.setting.id}@{result.started:.6f}"
     records = []
     for k, seed in enumerate(result.seeds):
@@ -95,7 +97,7 @@ def to_records(result: BatchResult, provenance: dict, batch_id: str | None = Non
                  for step, params in result.checkpoints.items()}
         records.append(RunRecord(
             setting_id=result.setting.id, seed=seed, curves=curves, summary=summary,
-            provenance=provenance, started=result.started, finished=result.finished,
+            provenance=dict(provenance, replica=first_replica + k), started=result.started, finished=result.finished,
             wall_s=result.wall_s, batch_id=batch_id, replicas_in_batch=replicas_in_batch or len(result.seeds),
             checkpoints=ckpts,
         ))
@@ -118,7 +120,9 @@ def batch_records(batch: Batch, results: list[BatchResult], provenance: dict) ->
         "%Y-%m-%dT%H:%M:%SZ", time.gmtime(first.finished)))
     if len(batch.parts) > 1:
         prov["packed"] = first.strategy
-    return [(part, to_records(r, prov, batch_id, batch.size)) for part, r in zip(batch.parts, results, strict=True)]
+    firsts = np.cumsum([0] + [len(p.seeds) for p in batch.parts])
+    return [(part, to_records(r, prov, batch_id, batch.size, int(first)))
+            for part, r, first in zip(batch.parts, results, firsts, strict=False)]
 
 
 def store_batch(catalog: Catalog, parts: Iterable[tuple[Part, list[RunRecord]]]) -> list[str]:

@@ -1,0 +1,137 @@
+"""Retrain stored runs and compare them with the catalog: do these numbers reproduce here?
+
+A shared catalog or bundle is worth what its numbers are worth elsewhere. A run's bits depend on
+its setting and seed, and also on what computed them: the batch it was trained in (its replicas'
+order and any packed parts: MKL rounds by buffer alignment), the thread count, and the CPU
+kernels (docs/architecture.md, "Same numbers on another machine"). So a run is retrained inside
+its whole original batch, rebuilt from the catalog in the order it was stored, at the batch's
+recorded thread count, and every stored curve is compared with the new one. Beside the verdict
+stand the provenance fields that can change bits and differ from this process's. Nothing is
+written to the catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from phenolab.catalog import Catalog, collect_provenance
+from phenolab.engine import resolve_device
+from phenolab.engine.packing import Part
+from phenolab.execute.local import Batch, train_batch
+from phenolab.settings import Setting, validate_setting
+
+# Provenance fields that change a run's bits when they differ (git_commit: the code itself).
+BIT_FIELDS = ("torch", "device", "threads", "cpu_isa", "cpu_capability", "mkl_amd_shim", "cpu_model", "git_commit")
+
+
+@dataclass(frozen=True)
+class RunCheck:
+    """One stored run against its retrained copy."""
+
+    run_id: str
+    identical: bool  # every stored curve equal, bit for bit, at the same steps
+    worst_metric: str | None  # the metric with the largest difference (None when identical)
+    max_abs_diff: float  # over all metrics and steps (inf where steps or metrics differ)
+    finals: dict[str, tuple[float, float]]  # final value of each accuracy/loss curve: (stored, now)
+    batch_size: int  # replicas retrained to reproduce it
+    whole_batch: bool  # False when the catalog lacks some of the batch's runs (retrained alone)
+    provenance_diff: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # field: (stored, now)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    batch: Batch
+    whole: bool
+    threads: int | None
+    provenance: dict[str, Any]
+
+
+def plan_reruns(catalog: Catalog, run_ids: list[str], alone: bool = False) -> list[_Plan]:
+    """The batches that retrain `run_ids`: each run's stored batch, whole and in stored order, or
+    (`alone`, or a batch the catalog holds only part of) the asked runs of its setting."""
+    runs = {rid: catalog.run(rid) for rid in dict.fromkeys(run_ids)}  # one line for an unknown id
+    settings: dict[str, Setting] = {}
+    plans: list[_Plan] = []
+    done: set[str] = set()
+    for rid, run in runs.items():
+        if rid in done:
+            continue
+        members = [] if alone or not run["batch_id"] else catalog.batch_runs(run["batch_id"])
+        whole = 0 < len(members) == (run["replicas_in_batch"] or 0)
+        if not whole:
+            members = [(r, x["setting_id"], x["seed"]) for r, x in runs.items()
+                       if r not in done and x["setting_id"] == run["setting_id"]]
+        parts: list[Part] = []
+        for r, sid, seed in members:
+            if sid not in settings:
+                settings[sid] = _retrainable(validate_setting(catalog.setting(sid)), sid)
+            if parts and parts[-1].setting.id == sid:
+                parts[-1] = Part(parts[-1].setting, (*parts[-1].seeds, int(seed)))
+            else:
+                parts.append(Part(settings[sid], (int(seed),)))
+            done.add(r)
+        plans.append(_Plan(Batch(tuple(parts)), whole, run["provenance"].get("threads"), run["provenance"]))
+    return plans
+
+
+def _retrainable(setting: Setting, sid: str) -> Setting:
+    prune = setting.prune
+    if prune is not None and (prune.control != "dense" or prune.data_order != "seed"):
+        raise ValueError(f"setting {sid} is a lottery-ticket round (its masks come from the previous round): "
+                         "rerun it with `phenolab reproduce lottery`")
+    return setting
+
+
+def check_runs(catalog: Catalog, run_ids: list[str], *, device: str = "cpu", threads: int | None = None,
+               alone: bool = False, on_batch: Callable[[int, int], None] | None = None) -> list[RunCheck]:
+    """Retrain `run_ids` (see the module doc) and compare each with the catalog. `threads`
+    overrides the recorded thread count; `alone` retrains only the asked runs, not their batches."""
+    wanted = set(run_ids)
+    plans = plan_reruns(catalog, run_ids, alone)
+    dev = resolve_device(device)
+    before = torch.get_num_threads()
+    checks: list[RunCheck] = []
+    try:
+        for i, plan in enumerate(plans):
+            n = threads or plan.threads or before
+            torch.set_num_threads(int(n))
+            now = collect_provenance(str(dev), int(n))
+            results = train_batch(plan.batch, dev)
+            for part, result in zip(plan.batch.parts, results, strict=True):
+                for k, seed in enumerate(part.seeds):
+                    rid = f"{part.setting.id}-{seed}"
+                    if rid in wanted:
+                        checks.append(_compare(catalog, rid, result.replica_curves(k), plan, now))
+            if on_batch is not None:
+                on_batch(i + 1, len(plans))
+    finally:
+        torch.set_num_threads(before)
+    return checks
+
+
+def _compare(catalog: Catalog, run_id: str, new: dict[str, tuple[np.ndarray, np.ndarray]], plan: _Plan,
+             now: dict[str, Any]) -> RunCheck:
+    stored = catalog.curve_arrays([run_id]).get(run_id, {})
+    worst, worst_diff, same = None, 0.0, True
+    for metric in sorted(set(stored) | set(new)):
+        if metric not in stored or metric not in new or not np.array_equal(stored[metric][0], new[metric][0]):
+            diff = float("inf")
+        else:
+            a, b = stored[metric][1], np.asarray(new[metric][1], dtype=np.float64)
+            if np.array_equal(a, b, equal_nan=True):
+                continue
+            both = ~(np.isnan(a) & np.isnan(b))
+            diff = float(np.nanmax(np.where(both, np.abs(a - b), np.inf)))
+        same = False
+        if worst is None or diff > worst_diff:
+            worst, worst_diff = metric, diff
+    finals = {m: (float(stored[m][1][-1]), float(new[m][1][-1])) for m in sorted(set(stored) & set(new))
+              if m.endswith(("_acc", "_loss")) and len(stored[m][1]) and len(new[m][1])}
+    prov_diff = {f: (plan.provenance.get(f), now.get(f)) for f in BIT_FIELDS
+                 if plan.provenance.get(f) != now.get(f)}
+    return RunCheck(run_id, same, worst, worst_diff, finals, plan.batch.size, plan.whole, prov_diff)
