@@ -7,11 +7,11 @@ only what is missing.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from phenolab.catalog import Catalog, RunRecord, collect_provenance
@@ -120,9 +120,9 @@ def batch_records(batch: Batch, results: list[BatchResult], provenance: dict) ->
         "%Y-%m-%dT%H:%M:%SZ", time.gmtime(first.finished)))
     if len(batch.parts) > 1:
         prov["packed"] = first.strategy
-    firsts = np.cumsum([0] + [len(p.seeds) for p in batch.parts])
-    return [(part, to_records(r, prov, batch_id, batch.size, int(first)))
-            for part, r, first in zip(batch.parts, results, firsts, strict=False)]
+    firsts = itertools.accumulate((len(p.seeds) for p in batch.parts[:-1]), initial=0)
+    return [(part, to_records(r, prov, batch_id, batch.size, first))
+            for part, r, first in zip(batch.parts, results, firsts, strict=True)]
 
 
 def store_batch(catalog: Catalog, parts: Iterable[tuple[Part, list[RunRecord]]]) -> list[str]:
