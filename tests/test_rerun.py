@@ -96,6 +96,7 @@ def test_a_changed_number_is_found_and_named(tmp_path, monkeypatch, capsys):
     (check,) = check_runs(catalog, [rid])
     assert not check.identical and check.worst_metric == "test_loss"
     assert check.max_abs_diff == pytest.approx(0.25)
+    assert check.first_diff_step == catalog.curve_arrays([rid])[rid]["test_loss"][0][2]  # the changed evaluation
     assert check.provenance_diff["cpu_isa"][0] == "native: elsewhere"
     code, out, _ = cli(monkeypatch, capsys, "rerun", rid, f"{settings[0].id}-1", "--catalog", str(catalog.root),
                        "--json")
@@ -104,6 +105,14 @@ def test_a_changed_number_is_found_and_named(tmp_path, monkeypatch, capsys):
     assert not rows[rid]["identical"] and rows[f"{settings[0].id}-1"]["identical"]
     code, out, _ = cli(monkeypatch, capsys, "rerun", "--setting", settings[2].id, "--catalog", str(catalog.root))
     assert code == 0 and "2 of 2 run(s) identical" in out
+
+
+def test_gaps_are_bitwise_with_nan_and_inf() -> None:
+    from phenolab.execute.rerun import _gaps
+
+    a = np.array([1.0, np.nan, np.nan, np.inf, 2.0, 0.5])
+    b = np.array([1.0, np.nan, 3.0, np.inf, np.nan, 0.25])
+    assert _gaps(a, b).tolist() == [0.0, 0.0, np.inf, 0.0, np.inf, 0.25]
 
 
 def test_bad_input_is_one_line(tmp_path, monkeypatch, capsys):

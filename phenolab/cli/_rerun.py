@@ -64,7 +64,7 @@ def _print(checks: list) -> None:
     for col in ("run", "verdict", "largest difference", "final test_acc: stored → now", "batch"):
         table.add_column(col, overflow="fold")
     for c in checks:
-        diff = "" if c.identical else f"{c.max_abs_diff:.3g} ({c.worst_metric})"
+        diff = "" if c.identical else f"{c.max_abs_diff:.3g} ({c.worst_metric}), from step {c.first_diff_step}"
         acc = c.finals.get("test_acc")
         batch = f"{c.batch_size} replicas" + ("" if c.whole_batch else ", not the stored batch")
         table.add_row(c.run_id, "identical" if c.identical else "differs", diff,

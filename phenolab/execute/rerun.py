@@ -37,6 +37,7 @@ class RunCheck:
     identical: bool  # every stored curve equal, bit for bit, at the same steps
     worst_metric: str | None  # the metric with the largest difference (None when identical)
     max_abs_diff: float  # over all metrics and steps (inf where steps or metrics differ)
+    first_diff_step: int | None  # the first evaluated step at which some curve differs
     finals: dict[str, tuple[float, float]]  # final value of each accuracy/loss curve: (stored, now)
     batch_size: int  # replicas retrained to reproduce it
     whole_batch: bool  # False when the catalog lacks some of the batch's runs (retrained alone)
@@ -117,21 +118,31 @@ def check_runs(catalog: Catalog, run_ids: list[str], *, device: str = "cpu", thr
 def _compare(catalog: Catalog, run_id: str, new: dict[str, tuple[np.ndarray, np.ndarray]], plan: _Plan,
              now: dict[str, Any]) -> RunCheck:
     stored = catalog.curve_arrays([run_id]).get(run_id, {})
-    worst, worst_diff, same = None, 0.0, True
+    worst, worst_diff, first = None, 0.0, None
     for metric in sorted(set(stored) | set(new)):
         if metric not in stored or metric not in new or not np.array_equal(stored[metric][0], new[metric][0]):
-            diff = float("inf")
+            diff, at = float("inf"), 0  # a curve missing or at other steps: different from the start
         else:
-            a, b = stored[metric][1], np.asarray(new[metric][1], dtype=np.float64)
-            if np.array_equal(a, b, equal_nan=True):
+            gap = _gaps(stored[metric][1], np.asarray(new[metric][1], dtype=np.float64))
+            if not gap.any():
                 continue
-            both = ~(np.isnan(a) & np.isnan(b))
-            diff = float(np.nanmax(np.where(both, np.abs(a - b), np.inf)))
-        same = False
+            diff, at = float(gap.max()), int(stored[metric][0][np.argmax(gap > 0)])
+        first = at if first is None else min(first, at)
         if worst is None or diff > worst_diff:
             worst, worst_diff = metric, diff
     finals = {m: (float(stored[m][1][-1]), float(new[m][1][-1])) for m in sorted(set(stored) & set(new))
               if m.endswith(("_acc", "_loss")) and len(stored[m][1]) and len(new[m][1])}
     prov_diff = {f: (plan.provenance.get(f), now.get(f)) for f in BIT_FIELDS
                  if plan.provenance.get(f) != now.get(f)}
-    return RunCheck(run_id, same, worst, worst_diff, finals, plan.batch.size, plan.whole, prov_diff)
+    return RunCheck(run_id, worst is None, worst, worst_diff, first, finals, plan.batch.size, plan.whole, prov_diff)
+
+
+def _gaps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|a − b| per step: 0 where equal (equal infinities, NaN and NaN), inf where only one is NaN."""
+    nan_a, nan_b = np.isnan(a), np.isnan(b)
+    with np.errstate(invalid="ignore"):
+        gap = np.abs(a - b)
+    gap[a == b] = 0.0
+    gap[nan_a != nan_b] = np.inf
+    gap[nan_a & nan_b] = 0.0
+    return gap
