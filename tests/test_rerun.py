@@ -107,6 +107,18 @@ def test_a_changed_number_is_found_and_named(tmp_path, monkeypatch, capsys):
     assert code == 0 and "2 of 2 run(s) identical" in out
 
 
+def test_a_stored_setting_this_version_reads_differently_is_still_checked_and_said(tmp_path):
+    catalog, settings = packed_catalog(tmp_path)
+    with sqlite3.connect(catalog.path) as conn:  # as if a later version read this setting otherwise
+        (text,) = conn.execute("SELECT json FROM settings WHERE setting_id=?", (settings[1].id,)).fetchone()
+        stored = json.loads(text)
+        stored["optim"]["lr"] = 0.04
+        conn.execute("UPDATE settings SET json=? WHERE setting_id=?", (json.dumps(stored), settings[1].id))
+    (check,) = check_runs(catalog, [f"{settings[1].id}-0"])
+    assert not check.identical and check.first_diff_step > 0  # the same init, then another lr
+    assert check.provenance_diff["setting_id"][0] == settings[1].id
+
+
 def test_gaps_are_bitwise_with_nan_and_inf() -> None:
     from phenolab.execute.rerun import _gaps
 

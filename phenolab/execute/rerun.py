@@ -2,12 +2,12 @@
 
 A shared catalog or bundle is worth what its numbers are worth elsewhere. A run's bits depend on
 its setting and seed, and also on what computed them: the batch it was trained in (its replicas'
-order and any packed parts: MKL rounds by buffer alignment), the thread count, and the CPU
-kernels (docs/architecture.md, "Same numbers on another machine"). So a run is retrained inside
-its whole original batch, rebuilt from the catalog in the order it was stored, at the batch's
-recorded thread count, and every stored curve is compared with the new one. Beside the verdict
-stand the provenance fields that can change bits and differ from this process's. Nothing is
-written to the catalog.
+order and any packed parts: MKL rounds by buffer alignment), the thread count, and the CPU kernels
+(docs/architecture.md, "Same numbers on another machine"). So a run is retrained inside its whole
+original batch, rebuilt from the catalog in the order it was trained (the replica positions
+provenance records), at the batch's recorded thread count, and every stored curve is compared with
+the new one. Beside the verdict stand the provenance fields that can change bits and differ from
+this process's. Nothing is written to the catalog.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class RunCheck:
 @dataclass(frozen=True)
 class _Plan:
     batch: Batch
+    run_ids: tuple[str, ...]  # the stored run of each replica, part after part
     whole: bool
     threads: int | None
     provenance: dict[str, Any]
@@ -71,12 +72,13 @@ def plan_reruns(catalog: Catalog, run_ids: list[str], alone: bool = False) -> li
         for r, sid, seed in members:
             if sid not in settings:
                 settings[sid] = _retrainable(validate_setting(catalog.setting(sid)), sid)
-            if parts and parts[-1].setting.id == sid:
+            if parts and parts[-1].setting is settings[sid]:
                 parts[-1] = Part(parts[-1].setting, (*parts[-1].seeds, int(seed)))
             else:
                 parts.append(Part(settings[sid], (int(seed),)))
             done.add(r)
-        plans.append(_Plan(Batch(tuple(parts)), whole, run["provenance"].get("threads"), run["provenance"]))
+        plans.append(_Plan(Batch(tuple(parts)), tuple(r for r, _, _ in members), whole,
+                           run["provenance"].get("threads"), run["provenance"]))
     return plans
 
 
@@ -103,11 +105,12 @@ def check_runs(catalog: Catalog, run_ids: list[str], *, device: str = "cpu", thr
             torch.set_num_threads(int(n))
             now = collect_provenance(str(dev), int(n))
             results = train_batch(plan.batch, dev)
+            stored = iter(plan.run_ids)
             for part, result in zip(plan.batch.parts, results, strict=True):
-                for k, seed in enumerate(part.seeds):
-                    rid = f"{part.setting.id}-{seed}"
+                for k in range(len(part.seeds)):
+                    rid = next(stored)
                     if rid in wanted:
-                        checks.append(_compare(catalog, rid, result.replica_curves(k), plan, now))
+                        checks.append(_compare(catalog, rid, result.replica_curves(k), plan, now, part.setting.id))
             if on_batch is not None:
                 on_batch(i + 1, len(plans))
     finally:
@@ -116,7 +119,7 @@ def check_runs(catalog: Catalog, run_ids: list[str], *, device: str = "cpu", thr
 
 
 def _compare(catalog: Catalog, run_id: str, new: dict[str, tuple[np.ndarray, np.ndarray]], plan: _Plan,
-             now: dict[str, Any]) -> RunCheck:
+             now: dict[str, Any], setting_id_now: str) -> RunCheck:
     stored = catalog.curve_arrays([run_id]).get(run_id, {})
     worst, worst_diff, first = None, 0.0, None
     for metric in sorted(set(stored) | set(new)):
@@ -134,6 +137,9 @@ def _compare(catalog: Catalog, run_id: str, new: dict[str, tuple[np.ndarray, np.
               if m.endswith(("_acc", "_loss")) and len(stored[m][1]) and len(new[m][1])}
     prov_diff = {f: (plan.provenance.get(f), now.get(f)) for f in BIT_FIELDS
                  if plan.provenance.get(f) != now.get(f)}
+    stored_setting = run_id.rsplit("-", 1)[0]
+    if setting_id_now != stored_setting:  # this version reads the stored setting into another one
+        prov_diff["setting_id"] = (stored_setting, setting_id_now)
     return RunCheck(run_id, worst is None, worst, worst_diff, first, finals, plan.batch.size, plan.whole, prov_diff)
 
 
