@@ -11,6 +11,7 @@ from phenolab import _cpu_isa, _mkl_amd
 # (the same numbers on every x86-64 CPU); see each module
 _mkl_amd.enable()
 _cpu_isa.pin()
+_cpu_isa.warn_if_too_late(_mkl_amd.STATE)
 
 from phenolab import measures, models, phenomena, tasks  # noqa: E402, F401  (register the built-in components)
 from phenolab.catalog import Catalog, CatalogError  # noqa: E402

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import warnings
 from collections.abc import Mapping
 
 from phenolab._cpuinfo import cpu_flags
@@ -31,6 +32,7 @@ CAP = {"MKL_ENABLE_INSTRUCTIONS": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN
 MODES = ("avx2", "native")
 
 STATE = "not tried"  # "avx2: ...", "native: <why>" or "invalid: <message>"; read by provenance and the CLI
+TOO_LATE = "torch was imported before phenolab"
 
 
 def plan(mode: str, linux_x86: bool, flags: frozenset[str], torch_loaded: bool,
@@ -47,9 +49,9 @@ def plan(mode: str, linux_x86: bool, flags: frozenset[str], torch_loaded: bool,
         return "native: no AVX-512 (AVX2 code or narrower already)", {}
     if "avx2" not in flags:
         return "native: no AVX2", {}
-    if torch_loaded:
-        return "native: torch was imported before phenolab", {}
     todo = {k: v for k, v in CAP.items() if k not in environ}
+    if todo and torch_loaded:  # (all set already, e.g. inherited from a phenolab parent: they hold)
+        return f"native: {TOO_LATE}", {}
     kept = [f"{k}={environ[k]} (set before)" for k in CAP if k in environ]
     return "avx2: " + " ".join([f"{k}={v}" for k, v in todo.items()] + kept), todo
 
@@ -64,6 +66,17 @@ def pin() -> str:
                        cpu_flags(), "torch" in sys.modules, os.environ)
     os.environ.update(todo)
     return STATE
+
+
+def warn_if_too_late(mkl_amd_state: str) -> None:
+    """One warning when importing torch first kept either start-up switch from acting where it
+    would have (AMD's MKL kernels, the AVX2 cap): the numbers then differ from other machines'."""
+    lost = [what for what, state in (("MKL's fast kernels for AMD CPUs", mkl_amd_state),
+                                     ("the AVX2 cap on this AVX-512 CPU", STATE)) if TOO_LATE in state]
+    if lost:
+        warnings.warn(f"phenolab: torch was imported before phenolab, so {' and '.join(lost)} could not be "
+                      "set up: these runs' numbers can differ from other machines' and the documented ones "
+                      "(provenance records it); import phenolab first", RuntimeWarning, stacklevel=3)
 
 
 def check() -> None:

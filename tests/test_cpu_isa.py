@@ -22,6 +22,7 @@ def test_plan_caps_only_where_avx512_code_would_run_and_keeps_what_the_user_set(
     assert _cpu_isa.plan("avx2", True, frozenset({"avx512f"}), False, {}) == ("native: no AVX2", {})
     assert _cpu_isa.plan("avx2", False, AVX512, False, {}) == ("native: not Linux x86-64", {})
     assert _cpu_isa.plan("avx2", True, AVX512, True, {}) == ("native: torch was imported before phenolab", {})
+    assert _cpu_isa.plan("avx2", True, AVX512, True, _cpu_isa.CAP)[0].startswith("avx2: ")  # inherited: they hold
     assert _cpu_isa.plan("native", True, AVX512, False, {}) == ("native: PHENOLAB_CPU_ISA=native", {})
     assert _cpu_isa.plan("avx512", True, AVX512, False, {}) == (
         "invalid: PHENOLAB_CPU_ISA='avx512'; allowed: avx2, native", {})
@@ -76,3 +77,17 @@ def test_provenance_records_the_kernels_that_ran() -> None:
     prov = collect_provenance("cpu", 1)
     assert prov["cpu_isa"] == _cpu_isa.STATE and prov["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert "cpu_model" in prov
+
+
+def test_importing_torch_first_is_warned_exactly_where_a_switch_could_not_act() -> None:
+    clean = {k: v for k, v in os.environ.items() if k not in (*_cpu_isa.CAP, "PHENOLAB_CPU_ISA", "PHENOLAB_MKL_AMD")}
+
+    def run(code: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True,
+                              env=clean, check=True, timeout=120)
+
+    first = run("import phenolab, torch; print(phenolab._mkl_amd.STATE == 'on' or "
+                "phenolab._cpu_isa.STATE.startswith('avx2'))")
+    assert "torch was imported before phenolab" not in first.stderr
+    would_act = first.stdout.strip() == "True"  # a switch acts here when phenolab comes first
+    assert ("torch was imported before phenolab" in run("import torch, phenolab").stderr) == would_act
