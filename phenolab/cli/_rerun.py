@@ -27,10 +27,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Retrain stored runs and compare every curve with the catalog, bit for bit.
 
-        Each run is retrained inside its stored batch (the same replicas and packed parts, in the
-        same order) at the batch's recorded thread count. Exit code 0: every run identical; 1: some
-        differ (the provenance fields that change bits and differ from this machine are listed).
-        Nothing is written to the catalog.
+        Each run is retrained inside its stored batch (the same replicas and
+        packed parts, in the same order) at the batch's recorded thread count.
+        Exit code 0: every run identical; 1: some differ (the provenance fields
+        that change bits and differ here are listed). Nothing is written.
         """
         from phenolab.execute.rerun import check_runs
 
