@@ -303,14 +303,12 @@ class _Context:
         orders = [o for p in todo for o in p.orders]
         result = _train(engine_setting, seeds, init, masks, orders, self.device, self.batched, self._on_step)
         lo, groups = 0, []
+        batch_id = f"{engine_setting.id}@{result.started:.6f}"
+        prov = dict(self.provenance, batch_wall_s=result.wall_s, lottery_batch=len(seeds), batched=self.batched)
         for part in todo:
             piece = _slice(result, part.setting, part.seeds, lo)
+            records = to_records(piece, prov, batch_id, len(seeds), first_replica=lo)
             lo += len(part.seeds)
-            prov = dict(self.provenance, batch_wall_s=result.wall_s, lottery_batch=len(seeds),
-                        batched=self.batched)
-            records = to_records(piece, prov)
-            for rec in records:
-                rec.batch_id, rec.replicas_in_batch = f"{engine_setting.id}@{result.started:.6f}", len(seeds)
             groups.append((part.setting.canonical_json(), part.setting.id, records))
         self.written += self.catalog.write_many(groups)  # the round's parts whole or not at all (Ctrl-C)
 
