@@ -57,7 +57,7 @@ def plan_batches(settings: Iterable[Setting], seeds: list[int], catalog: Catalog
     todo: list[Part] = []
     seen: set[str] = set()
     for setting in settings:
-        if setting.prune is not None and (setting.prune.control != "dense" or setting.prune.data_order != "seed"):
+        if setting.prune is not None and setting.prune.needs_study:
             raise SettingError("prune: a pruned setting (ticket, control or alternate data order) needs its masks "
                                "and start point; train it with `phenolab reproduce lottery`, not train/sweep")
         if setting.id in seen:

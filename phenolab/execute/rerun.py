@@ -83,8 +83,7 @@ def plan_reruns(catalog: Catalog, run_ids: list[str], alone: bool = False) -> li
 
 
 def _retrainable(setting: Setting, sid: str) -> Setting:
-    prune = setting.prune
-    if prune is not None and (prune.control != "dense" or prune.data_order != "seed"):
+    if setting.prune is not None and setting.prune.needs_study:
         raise ValueError(f"setting {sid} is a lottery-ticket round (its masks come from the previous round): "
                          "rerun it with `phenolab reproduce lottery`")
     return setting

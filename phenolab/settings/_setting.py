@@ -119,6 +119,12 @@ class PruneConfig(_Section):
     data_order: Literal["seed", "alternate"] = Field(
         "seed", description="alternate: a second data order from the same start (instability analysis)")
 
+    @property
+    def needs_study(self) -> bool:
+        """Whether its runs need masks or a start point only the lottery study derives (a ticket, a
+        control, another data order): `train`, `sweep` and `rerun` cannot train them as plain nets."""
+        return self.control != "dense" or self.data_order != "seed"
+
 
 class Setting(ContentAddressed, BaseModel):
     """One training configuration; a run is (setting, seed). Its `id` and `canonical_json` come from
