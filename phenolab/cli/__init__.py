@@ -25,21 +25,16 @@ def main() -> None:
     """Entry point: every user error is one line on stderr and exit code 2."""
     from phenolab import _cpu_isa
     from phenolab.catalog import CatalogError
+    from phenolab.cli._common import print_error
     from phenolab.settings import SettingError
 
     try:
         _cpu_isa.check()
-    except ValueError as exc:
-        from phenolab.cli._common import err_console
-
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True, markup=True)
+    except ValueError as exc:  # a bad PHENOLAB_CPU_ISA, before any command runs
+        print_error(str(exc))
         raise SystemExit(2) from None
     try:
         app()
     except (SettingError, CatalogError) as exc:
-        from rich.markup import escape
-
-        from phenolab.cli._common import err_console
-
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        print_error(str(exc))
         raise SystemExit(2) from None

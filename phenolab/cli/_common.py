@@ -62,8 +62,13 @@ def _strict(obj: Any) -> Any:
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print one line naming the problem and exit non-zero."""
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    print_error(message)
     raise typer.Exit(code)
+
+
+def print_error(message: str) -> None:
+    """The one-line form of every user error: "error: …" on stderr, the message printed as is."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def open_catalog(path: Path | None) -> Catalog:
