@@ -104,12 +104,14 @@ def check_runs(catalog: Catalog, run_ids: list[str], *, device: str = "cpu", thr
             torch.set_num_threads(int(n))
             now = collect_provenance(str(dev), int(n))
             results = train_batch(plan.batch, dev)
+            curves = catalog.curve_arrays([r for r in plan.run_ids if r in wanted])  # one read per batch
             stored = iter(plan.run_ids)
             for part, result in zip(plan.batch.parts, results, strict=True):
                 for k in range(len(part.seeds)):
                     rid = next(stored)
                     if rid in wanted:
-                        checks.append(_compare(catalog, rid, result.replica_curves(k), plan, now, part.setting.id))
+                        checks.append(_compare(rid, curves.get(rid, {}), result.replica_curves(k), plan, now,
+                                               part.setting.id))
             if on_batch is not None:
                 on_batch(i + 1, len(plans))
     finally:
@@ -117,9 +119,9 @@ def check_runs(catalog: Catalog, run_ids: list[str], *, device: str = "cpu", thr
     return checks
 
 
-def _compare(catalog: Catalog, run_id: str, new: dict[str, tuple[np.ndarray, np.ndarray]], plan: _Plan,
-             now: dict[str, Any], setting_id_now: str) -> RunCheck:
-    stored = catalog.curve_arrays([run_id]).get(run_id, {})
+def _compare(run_id: str, stored: dict[str, tuple[np.ndarray, np.ndarray]],
+             new: dict[str, tuple[np.ndarray, np.ndarray]], plan: _Plan, now: dict[str, Any],
+             setting_id_now: str) -> RunCheck:
     worst, worst_diff, first = None, 0.0, None
     for metric in sorted(set(stored) | set(new)):
         if metric not in stored or metric not in new or not np.array_equal(stored[metric][0], new[metric][0]):
