@@ -49,8 +49,7 @@ class _Plan:
     batch: Batch
     run_ids: tuple[str, ...]  # the stored run of each replica, part after part
     whole: bool
-    threads: int | None
-    provenance: dict[str, Any]
+    provenance: dict[str, Any]  # of the batch's first asked run (threads, kernels, ...)
 
 
 def plan_reruns(catalog: Catalog, run_ids: list[str], alone: bool = False) -> list[_Plan]:
@@ -77,8 +76,7 @@ def plan_reruns(catalog: Catalog, run_ids: list[str], alone: bool = False) -> li
             else:
                 parts.append(Part(settings[sid], (int(seed),)))
             done.add(r)
-        plans.append(_Plan(Batch(tuple(parts)), tuple(r for r, _, _ in members), whole,
-                           run["provenance"].get("threads"), run["provenance"]))
+        plans.append(_Plan(Batch(tuple(parts)), tuple(r for r, _, _ in members), whole, run["provenance"]))
     return plans
 
 
@@ -100,7 +98,7 @@ def check_runs(catalog: Catalog, run_ids: list[str], *, device: str = "cpu", thr
     checks: list[RunCheck] = []
     try:
         for i, plan in enumerate(plans):
-            n = threads or plan.threads or before
+            n = threads or plan.provenance.get("threads") or before
             torch.set_num_threads(int(n))
             now = collect_provenance(str(dev), int(n))
             results = train_batch(plan.batch, dev)
