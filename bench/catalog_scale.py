@@ -35,7 +35,7 @@ from phenolab.catalog import Catalog, RunRecord
 from phenolab.cli import app
 from phenolab.execute.grid import parse_grid_arg
 from phenolab.phenomena import PHENOMENA
-from phenolab.phenomena.phase import phase_cells, phase_table
+from phenolab.studies.phase import phase_cells, phase_table
 
 POINTS = 200
 

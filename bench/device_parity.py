@@ -29,7 +29,7 @@ from rich.table import Table
 from phenolab._rng import generators
 from phenolab.engine import train
 from phenolab.models import build_model, model_class
-from phenolab.phenomena.grokking_accelerators import accelerator_variants
+from phenolab.phenomena.grokking.accelerators import accelerator_variants
 from phenolab.settings import Setting, named_setting
 from phenolab.tasks import build_task
 

@@ -39,7 +39,7 @@ from phenolab.engine import eval_steps, evaluate, total_steps, train
 from phenolab.engine.packing import Part, parts_data, plan_packs, train_packed
 from phenolab.execute import DEFAULT_MAX_REPLICAS
 from phenolab.models import build_model
-from phenolab.phenomena.double_descent import GK_WIDTHS
+from phenolab.phenomena.double_descent.settings import GK_WIDTHS
 from phenolab.settings import Setting, named_setting
 from phenolab.tasks import TaskData, build_task
 

@@ -199,7 +199,7 @@ def main() -> None:
     console.print(table)
     console.print(f"gromov2023 final test accuracy, loop vs phenolab: largest difference {agree:.3g} "
                   "(same models and data; float rounding differs)")
-    console.print("target (issue 8): gromov2023, 10 seeds, under 30 s on a 2-core CPU; power2022, 10 seeds to "
+    console.print("target: gromov2023, 10 seeds, under 30 s on a 2-core CPU; power2022, 10 seeds to "
                   "grokking in under 2 min on one H100" + ("" if dev.startswith("cuda") else " (needs --device cuda)"))
 
 

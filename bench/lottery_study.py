@@ -31,7 +31,7 @@ import torch
 
 from phenolab.catalog import Catalog
 from phenolab.phenomena.lottery import LOTTERY
-from phenolab.phenomena.pruning import run_rounds
+from phenolab.phenomena.lottery.rounds import run_rounds
 
 
 def run(seeds: int, rounds: int, epochs: int | None, threads: int, device: str,
@@ -40,14 +40,14 @@ def run(seeds: int, rounds: int, epochs: int | None, threads: int, device: str,
     over = {} if epochs is None else {"schedule.epochs": epochs}
     study = LOTTERY.study("frankle_carbin2019_mnist1d", list(range(seeds)), over, False,
                           {"rounds": rounds, "instability": "none"})
-    plan = study.options["plan"]
+    plan = study.plan
     out: dict = {"seeds": seeds, "rounds": rounds, "epochs": plan.base.schedule.epochs, "threads": threads,
                  "device": device}
     accs = {}
     with tempfile.TemporaryDirectory() as tmp:
         warm = LOTTERY.study("frankle_carbin2019_mnist1d", [0], {"schedule.steps": 5}, False,
                              {"rounds": 1, "instability": "none"})
-        run_rounds(warm.options["plan"], [0], Catalog(Path(tmp) / "warmup"), device=device)  # one-time costs
+        run_rounds(warm.plan, [0], Catalog(Path(tmp) / "warmup"), device=device)  # one-time costs
         for mode in modes:
             cat = Catalog(Path(tmp) / mode)
             t0, c0 = time.perf_counter(), time.process_time()

@@ -2,7 +2,7 @@
 
 Many tiny models are trained at once as one batched program, every run goes to a catalog,
 and explanations are tested against it. The public API is small: `Setting`, `Catalog`,
-`train`, `run`, `named_setting`.
+`train`, `run`, `reproduce`, `named_setting`.
 """
 
 from phenolab import _cpu_isa, _mkl_amd
@@ -17,6 +17,7 @@ from phenolab import measures, models, phenomena, tasks  # noqa: E402, F401  (re
 from phenolab.catalog import Catalog, CatalogError  # noqa: E402
 from phenolab.engine import BatchResult, train  # noqa: E402
 from phenolab.execute import plan_batches, run_local  # noqa: E402
+from phenolab.reproduction import Reproduction, reproduce  # noqa: E402
 from phenolab.settings import Setting, SettingError, named_setting, resolve_setting  # noqa: E402
 
 __version__ = "0.1.0"
@@ -29,6 +30,6 @@ def run(setting: Setting, seeds: list[int], catalog: Catalog | None = None, devi
 
 
 __all__ = [
-    "BatchResult", "Catalog", "CatalogError", "Setting", "SettingError", "__version__", "named_setting",
-    "resolve_setting", "run", "train",
+    "BatchResult", "Catalog", "CatalogError", "Reproduction", "Setting", "SettingError", "__version__",
+    "named_setting", "reproduce", "resolve_setting", "run", "train",
 ]

@@ -2,12 +2,10 @@
 which x86-64 CPU computed them. Set before torch is imported.
 
 MKL (GEMMs), torch's own vectorized kernels and oneDNN each pick code by the widest instruction
-set the CPU has, and AVX-512 code adds in another order than AVX2 code: the same setting and seed
-gave other numbers on an AVX-512 VM than on the AVX2 VM the documented tables were measured on,
-and with these three capped at AVX2 the very same numbers (`epochwise`, 5 seeds, every field;
-docs/architecture.md, "Same numbers on another machine"). On that VM the cap cost nothing
-(gromov2023, 10 seeds: 20.1–20.7 s against 20.2–20.8; epochwise, 25 epochs: 22.2–23.2 s against
-23.5–23.9). CPUs with 512-bit units (many Intel servers) may lose GEMM speed:
+set the CPU has, and AVX-512 code adds in another order than AVX2 code, so the same setting and
+seed gives other numbers on an AVX-512 CPU than on an AVX2 one; with these three capped at AVX2
+both give the same numbers (docs/architecture.md, "Same numbers on another machine"; what the
+cap costs: `bench/README.md`). CPUs with 512-bit units (many Intel servers) may lose GEMM speed:
 `PHENOLAB_CPU_ISA=native` leaves the choice to the libraries.
 
 The cap is three environment variables the libraries read when they first compute:

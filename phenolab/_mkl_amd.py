@@ -5,9 +5,8 @@ PyPI's CPU torch does its GEMMs with a statically linked MKL, and MKL picks slow
 (or AVX-512) units. A one-line library defining that function as `return 1`, loaded into the
 global symbol scope *before* torch's libraries, is found first when torch's MKL looks the
 function up (the well-known LD_PRELOAD workaround, done from Python). MKL still checks which
-instruction sets the CPU has, so it only stops discriminating by vendor. On the 2-core AMD EPYC
-this project is developed on, the three GEMMs of a gromov2023 step went from 84 to 55 ms for 10
-replicas and a 2048² `mm` from ~125 to ~145 GFLOP/s (`bench/README.md`).
+instruction sets the CPU has, so it only stops discriminating by vendor (what that gains:
+`bench/README.md`).
 
 The library is compiled once with the system's C compiler into phenolab's cache directory. Without
 a compiler, on Intel CPUs, outside Linux x86-64, when torch was imported first, or with

@@ -252,9 +252,12 @@ def test_prime_hypothesis_on_fast_grokking_is_refuted_by_confound_and_interventi
 
 # ---- figure 4 --------------------------------------------------------------------------------------
 def test_figure4_study_registers_the_paper_settings_lazily_and_says_quick() -> None:
-    from phenolab.phenomena.figure4 import FIGURE4, panel_hypotheses
+    from phenolab.phenomena import PHENOMENA
+    from phenolab.studies import STUDIES
+    from phenolab.studies.figure4 import FIGURE4, SETTING, panel_hypotheses
 
-    quick = FIGURE4.study(FIGURE4.default_setting, [0, 1, 2], {}, quick=True)
+    assert STUDIES["figure4"] is FIGURE4 and "figure4" not in PHENOMENA  # a study of its own, not a phenomenon
+    quick = FIGURE4.study(SETTING, [0, 1, 2], {}, quick=True)
     assert "--quick" in quick.note and len(quick.settings) == 8  # 7 widths + 1 grokking setting
     assert all(s.checkpoints == "final" and any(m.name == "prime_parameter_count" and m.params == {"scale": 10}
                                                 for m in s.measures) for s in quick.settings)
@@ -268,6 +271,6 @@ def test_figure4_study_registers_the_paper_settings_lazily_and_says_quick() -> N
 
     shared = GROKKING.study("power2022", [0], {}, quick=True).settings[0]
     assert grok.scope_settings()[0][0].id == shared.id and shared.schedule.steps == 10_000
-    assert "power2022" in FIGURE4.study(FIGURE4.default_setting, [0], {}, quick=False).note
+    assert "power2022" in FIGURE4.study(SETTING, [0], {}, quick=False).note
     with pytest.raises(SettingError, match="no --set"):
-        FIGURE4.study(FIGURE4.default_setting, [0], {"task.p": 7}, quick=True)
+        FIGURE4.study(SETTING, [0], {"task.p": 7}, quick=True)

@@ -16,7 +16,7 @@ from phenolab.cli import app
 from phenolab.execute import plan_batches, run_local
 from phenolab.hypotheses import HypothesisLog, evaluate_registered, load_hypothesis, validate_hypothesis
 from phenolab.hypotheses.regularizer import FOLLOW_SHARE, MOVE_TOLERANCE
-from phenolab.phenomena.figure4 import panel_hypotheses
+from phenolab.studies.figure4 import panel_hypotheses
 
 # Gromov's quadratic MLP at p = 11, width 16, 50 full-batch steps: a second per setting and seed.
 TINY = {"task.p": 11, "task.train_fraction": 0.5, "model.width": 16, "schedule.steps": 50, "eval.points": 5,

@@ -25,7 +25,7 @@ from phenolab.hypotheses.across_seeds import (
     residual_peak_distance,
 )
 from phenolab.hypotheses.evidence import Unit
-from phenolab.phenomena.figure4 import panel_hypotheses
+from phenolab.studies.figure4 import panel_hypotheses
 
 # belkin2019_rff shrunk to a 60-sample training set and 1000 test points: each run is milliseconds
 TINY = {"task.num_samples": 2000, "task.train_split": 0.5, "task.train_size": 60, "task.label_noise": 0.1}

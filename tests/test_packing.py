@@ -139,11 +139,15 @@ def test_planner_packs_narrow_widths_not_wide_ones():
 
 def test_activation_nonzero_at_zero_is_not_packed(monkeypatch):
     """Padding relies on σ(0) = 0; an activation without it must train alone."""
-    import phenolab.models.mlp as mlp
+    from dataclasses import replace
+
+    from phenolab.models.activations import ACTIVATIONS
 
     setting = widths(BASE, [4])[0]
     assert program_key(setting) is not None
-    monkeypatch.setitem(mlp.ACTIVATIONS, setting.model.activation, torch.sigmoid)
+    name = setting.model.activation
+    sigmoid = replace(ACTIVATIONS[name], fn=torch.sigmoid, fn_=None, degree=None, zero_at_zero=False)
+    monkeypatch.setitem(ACTIVATIONS, name, sigmoid)
     assert program_key(setting) is None
 
 

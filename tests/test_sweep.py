@@ -208,7 +208,7 @@ def test_two_sweeps_at_once_on_overlapping_grids_store_the_union_once(tmp_path):
 
 # ---- phase diagrams -----------------------------------------------------------------------------
 def test_phase_diagram_matches_the_phenomenon_signature_cell_by_cell(tmp_path, capsys, monkeypatch):
-    from phenolab.phenomena.phase import RUN_SIGNATURES, PhaseCell, phase_table
+    from phenolab.studies.phase import PhaseCell, phase_table
 
     cat = tmp_path / "cat"
     args = ["phase", "grokking", "--setting", "gromov2023", "--set", "task.p=13", "--set", "schedule.steps=150",
@@ -224,19 +224,20 @@ def test_phase_diagram_matches_the_phenomenon_signature_cell_by_cell(tmp_path, c
     assert (counts == 2).all()
 
     # each cell equals Grokking.signature on that cell's study: the fast per-run path agrees field by field
-    ph, catalog, fast = PHENOMENA["grokking"], Catalog(cat), RUN_SIGNATURES["grokking"]
+    ph, catalog = PHENOMENA["grokking"], Catalog(cat)
+    fast, fields = ph.run_signature("gromov2023"), ph.fields("gromov2023").mappable()
     for row in table.to_dict("records"):
         over = {"task.p": 13, "schedule.steps": 150, "task.train_fraction": row["task.train_fraction"],
                 "optim.weight_decay": row["optim.weight_decay"]}
         study = ph.study("gromov2023", [0, 1], over, False)
-        per_run = ph.signature(catalog, study)["per_run"]
+        per_run = ph.signature(catalog, study).per_run
         phases = [r["phase"] for r in per_run]
         assert row[f"n_{row['value']}"] == phases.count(row["value"]) == max(map(phases.count, phases))
         for r in per_run:
             df = catalog.curves(run_ids=[r["run_id"]])
             curves = {m: (g["step"].to_numpy(), g["value"].to_numpy()) for m, g in df.groupby("metric")}
             quick = fast.fn(curves)
-            assert {f: quick[f] for f in fast.fields} == {f: r[f] for f in fast.fields}
+            assert {f: quick[f] for f in fields} == {f: r[f] for f in fields}
         axes = [parse_grid_arg("task.train_fraction=0.5"), parse_grid_arg("optim.weight_decay=1")]
         t = phase_table(catalog, ph, axes, [PhaseCell(0.5, 1, study)], "final_test_acc")
         assert t["mean"].iloc[0] == pytest.approx(np.mean([r["final_test_acc"] for r in per_run]), abs=1e-12)

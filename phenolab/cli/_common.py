@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: one-line errors, the catalog option, threads, phenomenon lookup, the progress bar."""
+"""Shared CLI plumbing: one-line errors, the catalog option, threads, the progress bar."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import torch
 import typer
@@ -26,9 +26,6 @@ from rich.progress import (
 )
 
 from phenolab.catalog import Catalog
-
-if TYPE_CHECKING:
-    from phenolab.phenomena import Phenomenon
 
 console = Console()
 err_console = Console(stderr=True)
@@ -82,20 +79,6 @@ def set_threads(threads: int | None) -> int:
         fail(f"--threads {n}: must be >= 1")
     torch.set_num_threads(n)
     return n
-
-
-def resolve_phenomenon(phenomenon: str, setting: str | None) -> tuple[Phenomenon, str]:
-    """The phenomenon and its canonical setting (`--setting`, default the phenomenon's), or a
-    one-line error listing what is allowed: `reproduce` and `phase` accept the same names."""
-    from phenolab.phenomena import PHENOMENA
-
-    if phenomenon not in PHENOMENA:
-        fail(f"unknown phenomenon {phenomenon!r}; allowed: {', '.join(sorted(PHENOMENA))}")
-    ph = PHENOMENA[phenomenon]
-    name = setting or ph.default_setting
-    if name not in ph.canonical:
-        fail(f"--setting {name!r} is not a {phenomenon} setting; allowed: {', '.join(ph.canonical)}")
-    return ph, name
 
 
 def _clock(seconds: float) -> str:

@@ -1,14 +1,12 @@
-"""`phenolab sweep` (factor grids × seeds, resumable, local or Ray) and `phenolab phase` (phase diagrams)."""
+"""`phenolab sweep`: factor grids × seeds, resumable, local or Ray."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 from rich.text import Text
 
 from phenolab.cli._common import (
@@ -21,7 +19,6 @@ from phenolab.cli._common import (
     log_progress_every,
     open_catalog,
     print_json,
-    resolve_phenomenon,
     set_threads,
 )
 from phenolab.cli._train import SetOpt, ThreadsOpt, device_option
@@ -164,87 +161,3 @@ def register(app: typer.Typer) -> None:
                           f"{outcome.remaining} remaining", highlight=False)
         if outcome.interrupted:
             raise typer.Exit(130)
-
-    @app.command()
-    def phase(
-        phenomenon: Annotated[str, typer.Argument(help="A phenomenon, e.g. grokking.")],
-        grid: GridOpt = None,
-        setting: Annotated[str | None, typer.Option(help="Canonical setting (default: the phenomenon's).")] = None,
-        seeds: Annotated[str, typer.Option(help="Seeds per cell: N (⇒ 0..N-1) or a range like 0-4.")] = "3",
-        metric: Annotated[str | None, typer.Option(help="Signature field to map (default: the phenomenon's, "
-                                                   "e.g. grokking's phase).")] = None,
-        set_: SetOpt = None,
-        quick: Annotated[bool, typer.Option(help="Each cell is the phenomenon's --quick study (as `reproduce "
-                                            "--quick`: a shorter budget or grid where the source's is long).")] = False,
-        out: Annotated[Path | None, typer.Option(help="Directory for the PNG and CSV "
-                                                 "(default: CATALOG_DIR/figures).")] = None,
-        catalog: CatalogOpt = None,
-        executor: ExecutorOpt = "local",
-        address: AddressOpt = None,
-        cpus_per_task: CpusOpt = 1.0,
-        gpus_per_task: GpusOpt = None,
-        device: DeviceOpt = "auto",
-        threads: ThreadsOpt = None,
-        as_json: JsonOpt = False,
-    ) -> None:
-        """Phase diagram: a signature field over two --grid factors, averaged over seeds (heat map + CSV).
-
-        Trains the missing runs first (as a sweep), then reads every cell's signature from the catalog.
-        """
-        from phenolab.execute.grid import parse_grid_arg, seeds_from_value
-        from phenolab.phenomena.phase import phase_cells, phase_field, phase_figure, phase_table, train_cells
-        from phenolab.settings import parse_assignments
-
-        ph, name = resolve_phenomenon(phenomenon, setting)
-        seed_list = seeds_from_value(seeds)
-        field = phase_field(ph, metric, name)
-        overrides = parse_assignments(set_ or [])
-        axes, cells = phase_cells(ph, name, overrides, [parse_grid_arg(g) for g in grid or []], seed_list, quick)
-        cat = open_catalog(catalog)
-        if executor == "local":
-            set_threads(threads)
-        state: dict[str, Any] = {"trained": 0}
-
-        def train_missing(settings: list[Setting], seeds_: list[int]) -> list[str]:
-            outcome = sweep_runs(settings, seeds_, cat, executor=executor, address=address, device=device,
-                                 cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task)
-            if outcome.interrupted:
-                raise typer.Exit(130)
-            state["trained"] += len(outcome.written)
-            return outcome.written
-
-        train_cells(ph, cells, cat, train_missing)
-        table = phase_table(cat, ph, axes, cells, field)
-        key = hashlib.sha256(" ".join(c.study.settings[0].id for c in cells).encode()
-                             + str(seed_list).encode()).hexdigest()[:8]
-        folder = out or cat.root / "figures"
-        stem = f"phase-{phenomenon}-{name}-{field}-{key}"
-        folder.mkdir(parents=True, exist_ok=True)
-        csv = folder / f"{stem}.csv"
-        table.to_csv(csv, index=False)
-        fig = phase_figure(table, axes, folder / f"{stem}.png", title=f"{phenomenon} · {name}")
-        records = table.to_dict("records")  # NaN (no value) becomes null in the note and in --json
-        cat.add_note("phase", f"{phenomenon}:{name}:{field}:{key}", {
-            "phenomenon": phenomenon, "setting": name, "field": field, "seeds": seed_list, "quick": quick,
-            "overrides": overrides,
-            "axes": [[a.field, list(a.values)] for a in axes], "columns": [str(c) for c in table.columns],
-            "table": records,
-            "figure": str(fig), "csv": str(csv)})
-        if as_json:
-            print_json({"phenomenon": phenomenon, "setting": name, "field": field, "trained": state["trained"],
-                        "figure": str(fig), "csv": str(csv), "table": records})
-            return
-        console.print(_phase_rich_table(table, f"{phenomenon} · {name} · {field} ({len(seed_list)} seed(s))"))
-        console.print(f"trained {state['trained']} run(s); table: {csv}\nfigure: {fig}", highlight=False)
-
-
-def _phase_rich_table(table: Any, title: str) -> Table:
-    from phenolab.phenomena.phase import is_present
-
-    out = Table(title=title)
-    for col in table.columns:
-        if col != "setting_id":
-            out.add_column(str(col), justify="right")
-    for row in table.drop(columns=["setting_id"]).itertuples(index=False):
-        out.add_row(*("—" if not is_present(v) else f"{v:.3g}" if isinstance(v, float) else str(v) for v in row))
-    return out

@@ -2,11 +2,11 @@
 
 glibc serves allocations above its mmap threshold (128 KB, raised dynamically up to 32 MB) with
 a fresh `mmap` and returns them with `munmap` when freed, so every new activation tensor of a
-few MB starts with a page fault per 4 KB page. Evaluation and steps allocate such tensors every
-pass: on the 2-core CPU, the 10-seed gromov2023 run took ~38 s with glibc's defaults and 31–34 s
-with the thresholds below (one evaluation of 10 replicas: 152 → 95 ms). The cost is that up to
-`THRESHOLD` bytes of freed memory stay with the process instead of going back to the OS.
-`PHENOLAB_MALLOPT=0` leaves glibc's defaults alone. Elsewhere (macOS, musl) this does nothing.
+few MB starts with a page fault per 4 KB page, and evaluation and steps allocate such tensors
+every pass. The thresholds below keep them on the heap (what that gains: `bench/README.md`).
+The cost is that up to `THRESHOLD` bytes of freed memory stay with the process instead of going
+back to the OS. `PHENOLAB_MALLOPT=0` leaves glibc's defaults alone. Elsewhere (macOS, musl) this
+does nothing.
 """
 
 from __future__ import annotations

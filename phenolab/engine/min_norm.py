@@ -3,11 +3,9 @@
 The min-norm solution pinv(Φ)·y is what gradient descent from zero converges to, the fit of the
 double-descent theory. `torch.linalg.pinv` and LAPACK's `gelsd` get it through an SVD; when Φ has
 full rank, one QR gives the same answer (to ~1e-14 relative, 5e-13 at the square, ill-conditioned
-p = n) for less: Φ = QR when P ≤ N, so pinv(Φ) = R⁻¹Qᵀ; Φᵀ = QR when P > N, so pinv(Φ) = Q·R⁻ᵀ.
-Measured on the 2-core CPU, 10 random-Fourier-feature designs of MNIST-1D with N = 500, float64:
-P = 500 0.32 s against 2.06 s (pinv) and 1.15 s (gelsd); P = 2500 1.24 s against 7.66 and 2.98.
-The fits never form Q (`geqrf` + `ormqr`), which halved the QR's time against `torch.linalg.qr`;
-the smoother of a wide design forms it once for its eval rows (then a GEMM, 1.4× faster than `ormqr`).
+p = n) in a fraction of the time: Φ = QR when P ≤ N, so pinv(Φ) = R⁻¹Qᵀ; Φᵀ = QR when P > N, so
+pinv(Φ) = Q·R⁻ᵀ. The fits never form Q (`geqrf` + `ormqr`); the smoother of a wide design forms it
+once for its eval rows, then multiplies (a GEMM beats `ormqr` there). Timings: `bench/README.md`.
 
 A replica whose R has a diagonal entry at or below pinv's own cutoff (eps·max(N, P)·max|R_ii|) is
 treated as rank-deficient and goes through `pinv`, whose truncation is then the definition.

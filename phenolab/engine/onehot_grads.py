@@ -4,9 +4,9 @@ of `w [K, in, H]` that each sample looked up (`models.mlp.onehot_matmul`'s backw
 Two programs, the same sums in the same order (every sample's row added in sample order to the
 row it looked up): `index_add_` for any batch, and, on the CPU, for a batch that comes back
 unchanged every step (full-batch training: the same tensor each time), one sparse CSR product per
-replica with the batch's 0/1 lookup matrix, built once. On gromov2023 (B 2823, H 500) that is
-0.14 ms against 0.41 ms per replica and step: `index_add_` runs as a scatter over a [B, H] int64
-index, 11 MB read for 5.6 MB of gradient.
+replica with the batch's 0/1 lookup matrix, built once. The second exists because `index_add_`
+runs as a scatter over a [B, H] int64 index: on gromov2023 (B 2823, H 500), 11 MB read for
+5.6 MB of gradient (timings: `bench/README.md`).
 """
 
 from __future__ import annotations

@@ -1,17 +1,16 @@
 """MLP settings that differ only in width, init scale, label noise, lr, momentum or weight decay,
 trained as one program (model-wise sweeps, and the cells of a phase diagram).
 
-A double-descent sweep trains many widths, and a narrow one alone is all per-step overhead:
-greydanus_kobak2024's widths 2–36 took ~70 s of an 8-minute sweep for < 1% of its FLOPs. A
-width-h MLP is a width-H MLP whose extra hidden units have zero weights in and out and zero
-bias: with σ(0) = 0 (every built-in activation; `program_key` checks it) such a unit outputs 0,
-and since its outgoing weights are 0 its gradients in and out are exactly 0 too — the padded
-entries stay exactly zero under SGD, momentum, Adam(W), weight decay and the gradient filters
-(tested), and the replica computes its own width's function. Each replica is drawn at its own width from its own
-generators (PyTorch's default init depends on fan-in), then padded; measures, checkpoints and
-final parameters are read back at the replica's own width, so a packed run is stored exactly
-as if it had been trained alone (to float tolerance: summing a few more exact zeros can change
-how a GEMM blocks its sums).
+A double-descent sweep trains many widths, and a narrow one alone is all per-step overhead
+(`bench/README.md` has the numbers). A width-h MLP is a width-H MLP whose extra hidden units have
+zero weights in and out and zero bias: with σ(0) = 0 (`zero_at_zero` in `models.activations`,
+which `program_key` reads) such a unit outputs 0, and since its outgoing weights are 0 its
+gradients in and out are exactly 0 too — the padded entries stay exactly zero under SGD,
+momentum, Adam(W), weight decay and the gradient filters (tested), and the replica computes its
+own width's function. Each replica is drawn at its own width from its own generators (PyTorch's
+default init depends on fan-in), then padded; measures, checkpoints and final parameters are read
+back at the replica's own width, so a packed run is stored exactly as if it had been trained alone
+(to float tolerance: summing a few more exact zeros can change how a GEMM blocks its sums).
 
 The other differences are per replica already: each replica has its own init (drawn from its own
 part's model, so at its own `init_scale`) and its own rows of the training labels (label noise is
@@ -34,9 +33,10 @@ from dataclasses import dataclass, replace
 import torch
 
 from phenolab._rng import generators
-from phenolab.engine.train import BatchResult, ProgressFn, ReplicaGroup, replica_slice, resolve_device, train
+from phenolab.engine.replica_groups import ReplicaGroup, replica_slice
+from phenolab.engine.train import BatchResult, ProgressFn, resolve_device, train
 from phenolab.models import Params, build_model, model_class
-from phenolab.models.mlp import ACTIVATIONS
+from phenolab.models.activations import activation
 from phenolab.settings import Setting
 from phenolab.tasks import TaskData, build_task
 
@@ -66,7 +66,7 @@ def program_key(setting: Setting) -> str | None:
     model = setting.model
     if model.name != "mlp" or model.widths is not None or model.depth < 1 or setting.prune is not None:
         return None
-    if setting.optim.name == "lstsq" or not _zero_at_zero(model.activation):
+    if setting.optim.name == "lstsq" or not activation(model.activation).zero_at_zero:  # see module doc
         return None
     return setting.with_overrides({f: _STAND_INS[f] for f in _fields_of(setting)}).canonical_json()
 
@@ -86,13 +86,6 @@ def _fields_of(setting: Setting) -> list[str]:
     """The PER_REPLICA_FIELDS this setting has (not every task has label noise)."""
     task_fields = type(setting.task).model_fields
     return [f for f in PER_REPLICA_FIELDS if not f.startswith("task.") or f.split(".")[1] in task_fields]
-
-
-def _zero_at_zero(activation: str) -> bool:
-    """σ(0) = 0, which padding needs: a unit with zero weights in must output exactly 0. True of
-    every built-in activation; checked so that one added to `ACTIVATIONS` without it is not packed."""
-    act = ACTIVATIONS.get(activation)
-    return act is not None and bool(act(torch.zeros(1)).eq(0).all())
 
 
 def step_flops(setting: Setting, width: int, dims: tuple[int, int], n_train: int) -> float:

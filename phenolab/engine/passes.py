@@ -1,12 +1,12 @@
 """How much of a batch of K replicas one pass computes: the one rule that keeps activations cache-sized.
 
 A step or an evaluation of K tiny replicas is fastest when one layer's activations of a pass
-fit in cache, not when all K go at once: gromov2023's [2823, 500] activations are 5.6 MB a
-replica, and ten replicas in one pass ran 1.8× slower per replica than one at a time. So steps
-go through `replicas_per_pass` replicas at a time (their rows are the minibatch), and an
-evaluation through `eval_passes` (replicas × samples), each within a byte budget measured on the
-2-core CPU. Every choice depends on shapes (and CPU vs GPU) only, never on K, so replica k
-computes what it computes alone. A GPU wants all replicas in one kernel: no passes there.
+fit in cache, not when all K go at once (gromov2023's [2823, 500] activations are 5.6 MB a
+replica). So steps go through `replicas_per_pass` replicas at a time (their rows are the
+minibatch), and an evaluation through `eval_passes` (replicas × samples), each within a byte
+budget (the constants below; their measurements are in `bench/README.md`). Every choice depends
+on shapes (and CPU vs GPU) only, never on K, so replica k computes what it computes alone. A GPU
+wants all replicas in one kernel: no passes there.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from phenolab.models import BatchedModel, Params
 # One layer's activations per training pass. 8 MB: MNIST-1D minibatches of 100 fit 10–100
 # replicas; gromov2023's full batch goes one replica at a time.
 CHUNK_BYTES = 8 << 20
-# One layer's activations per evaluation pass. Evaluating 12,000 MNIST-1D samples at width 300,
-# 2,048 samples of one replica per pass took 210 ms against 274 ms in passes of 10 replicas × 256
-# samples and 298–440 ms for all samples at once (2 threads); at width ≤ 61 all were within noise.
+# One layer's activations per evaluation pass: at width 300, 2,048 samples of one replica per pass
+# beat passes of 10 replicas × 256 samples and all samples at once (bench/README.md).
 EVAL_BYTES = 2 << 20
 MIN_EVAL_ROWS = 256  # fewer samples per pass only add per-op overhead
 

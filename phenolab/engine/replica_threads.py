@@ -4,8 +4,8 @@ A program whose activations outgrow the cache (gromov2023: 5.6 MB a replica) alr
 through its replicas a few at a time (`engine.passes`); with two threads inside every op, each
 op then pays a fork and join and both cores stream the same replica's activations. Training
 halves of the replicas in two Python threads, each op on one core (`torch.set_num_threads(1)`
-for the duration: MKL's thread count is global), keeps each core on its own replicas. For
-gromov2023's 10 seeds on 2 cores: 33.3 → 31.1 s, mean of 3 interleaved pairs (bench/README.md).
+for the duration: MKL's thread count is global), keeps each core on its own replicas and pays
+no fork and join per op (measured: `bench/README.md`).
 
 Each group is `train` of its own seeds on one core, so a split batch's numbers are bitwise those
 of the whole batch on one thread, however it is split and however many cores there are (tested).

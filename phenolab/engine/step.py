@@ -1,27 +1,23 @@
 """Gradient programs: what one training step computes, chosen per model and loss.
 
-Why not always autograd over `model.forward`: a step of K tiny replicas is bound by per-op
-overhead and by how well MKL runs small batched GEMMs, not by arithmetic. For MLPs (the most
-common model here) `MlpGrads` computes the same gradients by hand, in the way that measured
-fastest on a 2-core CPU (K=32, batch 100):
+A step of K tiny replicas is bound by per-op overhead and by how well MKL runs small batched
+GEMMs, not by arithmetic. So for MLPs (the most common model here) `MlpGrads` computes autograd's
+gradients by hand, laid out for that:
 
-- activations are feature-major, `[K, features, batch]`: torch's softmax over a last dim of 10
-  is ~10× slower than over dim 1 with the batch contiguous, and MKL is several times slower on
-  `[B, H]·[H, 10]` than on `[10, H]·[H, B]`. (Row-major hidden layers, `[K, batch, H]`, have a
-  10–20% faster forward GEMM at H ≥ 256, but whole steps measured 0–25% slower, so no.)
-- weight gradients are written into last step's gradient buffers: a fresh `[K, 1024, 1024]`
-  tensor each step is a new mmap whose page faults made that GEMM 1.5× slower;
+- activations are feature-major, `[K, features, batch]`: the softmax runs over dim 1 with the
+  batch contiguous, and the GEMMs are `[out, H]·[H, B]`, the orientation MKL runs fastest here;
+- weight gradients are written into last step's gradient buffers, so no step pays the page
+  faults of a fresh large tensor;
 - no autograd graph is built, and no loss value except when asked for the batch's fit (`fit`):
   on the full batch, a recorded step's forward doubles as the train-set evaluation;
-- the one-hot first layer's gradient is `onehot_grads.onehot_rows_backward`, and x²'s factor 2
-  rides on the small weight matrix instead of a pass over [B, H] activations.
+- the activation's forward and backward come from `models.activations` (ReLU in place), the
+  one-hot first layer's gradient from `onehot_grads.onehot_rows_backward`, and a constant factor
+  of σ' (x²'s 2) rides on the small weight matrix instead of a pass over [B, H] activations.
 
-All GEMMs are batched (`bmm`): one `mm` per replica measured no faster once buffers were
-reused, and with several threads it was up to 5× slower (one parallel region per call). When a
-replica's activations are large (gromov2023: [2823, 500] floats, 5.6 MB), the replicas go through
-in passes of a few (`replicas_per_pass`), since ten at once ran 1.8× slower per replica than one
-at a time. No choice depends on K, so replica k computes what it computes alone. Every other model
-(and the StableMax loss) goes through `AutogradGrads`.
+All GEMMs are batched (`bmm`), and replicas whose activations are large go through in passes of
+a few (`replicas_per_pass`, see `engine.passes`). No choice depends on K, so replica k computes
+what it computes alone. Every other model (and the StableMax loss) goes through `AutogradGrads`.
+The measurements behind these choices, and what was tried instead, are in `bench/README.md`.
 """
 
 from __future__ import annotations
@@ -30,12 +26,12 @@ from collections.abc import Callable
 from typing import Protocol
 
 import torch
-import torch.nn.functional as F
 
 from phenolab.engine.losses import correct_count, loss_and_correct, per_replica_loss
 from phenolab.engine.onehot_grads import FixedBatchLookups, onehot_rows_backward
 from phenolab.engine.passes import model_tokens, replicas_per_pass
 from phenolab.models import BatchedModel, Params
+from phenolab.models.activations import activation
 from phenolab.models.mlp import BatchedMlp, onehot_matmul
 
 # The batch's fit, measured on the step's own forward: [K] mean loss, and [K] correct counts
@@ -116,7 +112,7 @@ class MlpGrads:
     strategy = "mlp-bmm"
 
     def __init__(self, model: BatchedMlp, loss: str, num_classes: int | None):
-        self.act = model.cfg.activation
+        self.act = activation(model.cfg.activation)
         self.bias = model.cfg.bias
         self.loss, self.num_classes = loss, num_classes
         self.depth = len(model.dims()) - 1
@@ -162,7 +158,7 @@ class MlpGrads:
                 a = _linear_t(w[i], bias[i], ins[i])
             pre.append(a)
             if i < self.depth - 1:
-                ins.append(_act(self.act, a))
+                ins.append(self.act.forward_(a))  # in place only where the backward needs just σ(a)
         batch_fit = loss_and_correct(self.loss, pre[-1].transpose(1, 2), yb, self.num_classes) if fit else None
         g = self._output_grad(pre[-1], yb, b)
         # Backward: g is d(sum of per-replica losses)/d(pre[i]), [K, n_{i+1}, B].
@@ -173,14 +169,15 @@ class MlpGrads:
                 grads["w0"] = onehot_rows_backward(xb, g.transpose(1, 2), w[0].shape, out.get("w0"), lookups)
                 break
             grads[f"w{i}"] = torch.bmm(ins[i], g.transpose(1, 2), out=out.get(f"w{i}"))
-            # x²'s derivative 2x: the 2 rides on the (small) weight, not on a [K, B, H] pass; scaling
-            # by 2 is exact, so these are the bits of ·2 after the product
-            back = w[i] * 2 if self.act == "quadratic" else w[i]
+            # a constant factor of σ' (x²'s 2 of 2x) rides on the (small) weight, not on a [K, B, H]
+            # pass; scaling by 2 is exact, so these are the bits of ·2 after the product
+            scale = self.act.backward_scale
+            back = w[i] * scale if scale != 1 else w[i]
             if i == 1 and onehot:  # layer 0 lives row-major: its gradient is computed row-major too
                 rows = torch.bmm(g.transpose(1, 2), back.transpose(1, 2))
-                g = _act_backward(self.act, rows, pre[0].transpose(1, 2), ins[1].transpose(1, 2)).transpose(1, 2)
+                g = self.act.backward(rows, pre[0].transpose(1, 2), ins[1].transpose(1, 2)).transpose(1, 2)
             elif i > 0:
-                g = _act_backward(self.act, torch.bmm(back, g), pre[i - 1], ins[i])
+                g = self.act.backward(torch.bmm(back, g), pre[i - 1], ins[i])
         return grads, batch_fit
 
     def _output_grad(self, z: torch.Tensor, y: torch.Tensor, b: int) -> torch.Tensor:
@@ -206,35 +203,6 @@ def _reusable_grad(p: torch.Tensor) -> torch.Tensor | None:
     g = p.grad
     ok = g is not None and g.shape == p.shape and g.dtype == p.dtype and g.is_contiguous()
     return g if ok else None
-
-
-def _act(kind: str, a: torch.Tensor) -> torch.Tensor:
-    """act(a); ReLU in place (its backward reads only the output, and nothing else reads `a`):
-    one [K, H, B] tensor fewer per layer and step, the same values."""
-    if kind == "relu":
-        return torch.relu_(a)
-    if kind == "tanh":
-        return torch.tanh(a)
-    if kind == "gelu":
-        return F.gelu(a)
-    if kind == "quadratic":
-        return torch.square(a)
-    return a
-
-
-def _act_backward(kind: str, grad: torch.Tensor, a: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    """grad · act'(a), with the formulas autograd uses (h = act(a)); for x², grad · a: the factor 2
-    of 2a is already in `grad` (see `MlpGrads._grads`). ReLU's and x²'s overwrite `grad`, a fresh
-    product nothing else reads."""
-    if kind == "relu":
-        return torch.ops.aten.threshold_backward.grad_input(grad, h, 0, grad_input=grad)
-    if kind == "tanh":
-        return torch.ops.aten.tanh_backward(grad, h)
-    if kind == "gelu":
-        return torch.ops.aten.gelu_backward(grad, a)
-    if kind == "quadratic":
-        return grad.mul_(a)
-    return grad
 
 
 def _onehot_rows(idx: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:

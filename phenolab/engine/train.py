@@ -12,7 +12,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -22,12 +22,13 @@ from phenolab._rng import generators
 from phenolab.engine.evaluate import evaluate, measure_key
 from phenolab.engine.gradient_filters import gradient_filter
 from phenolab.engine.optim import ReplicaOptimizer, lstsq_readout
+from phenolab.engine.replica_groups import ReplicaGroup, groups_within, replica_slice
 from phenolab.engine.replica_threads import Stopped, cat_params, replica_thread_count, run_in_threads, split_slices
 from phenolab.engine.schedule import eval_steps, total_steps, warmup_factor
 from phenolab.engine.step import Fit, grad_program
 from phenolab.measures import MeasureContext, compute_measure
 from phenolab.models import BatchedModel, Params, build_model, model_class
-from phenolab.settings import OptimConfig, Setting, SettingError
+from phenolab.settings import Setting, SettingError
 from phenolab.tasks import TaskData, build_task
 
 ProgressFn = Callable[[int, int], None]  # (steps done, total steps)
@@ -55,24 +56,6 @@ class BatchResult:
     def replica_curves(self, k: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         steps = np.asarray(self.steps, dtype=np.int64)
         return {m: (steps, v[k].astype(np.float64)) for m, v in self.curves.items()}
-
-
-@dataclass(frozen=True)
-class ReplicaGroup:
-    """Replicas `lo:hi` of a packed batch (`engine.packing`): their own model and parameter
-    shapes, which are the leading corner of the batch's wider ones, and their own optimizer
-    hyperparameters."""
-
-    lo: int
-    hi: int
-    model: BatchedModel
-    shapes: dict[str, tuple[int, ...]]
-    optim: OptimConfig
-
-    def view(self, params: Params) -> Params:
-        """These replicas' parameters at their own shapes (views into the padded tensors)."""
-        return {n: p[self.lo:self.hi][(slice(None), *(slice(0, d) for d in self.shapes[n]))]
-                for n, p in params.items()}
 
 
 DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
@@ -226,7 +209,7 @@ def _train_in_threads(setting: Setting, seeds: list[int], threads: int, dev: tor
             return train(setting, seeds[lo:hi], device=dev, init_params=rows(init_params, lo, hi),
                          masks=rows(masks, lo, hi), order_seeds=None if order_seeds is None else order_seeds[lo:hi],
                          progress=reported, data=replica_slice(data, lo, hi), replica_threads=1,
-                         groups=None if groups is None else _groups_within(groups, lo, hi))
+                         groups=None if groups is None else groups_within(groups, lo, hi))
         return run
 
     parts = [job(lo, hi, i == 0) for i, (lo, hi) in enumerate(split_slices(k, threads))]
@@ -237,11 +220,6 @@ def _train_in_threads(setting: Setting, seeds: list[int], threads: int, dev: tor
                        cat_params([r.params for r in results]),
                        {step: cat_params([r.checkpoints[step] for r in results]) for step in first.checkpoints},
                        started, time.time(), str(dev), f"{first.strategy}, {len(results)} replica threads")
-
-
-def _groups_within(groups: list[ReplicaGroup], lo: int, hi: int) -> list[ReplicaGroup]:
-    """The groups' parts within replicas lo:hi, numbered from lo."""
-    return [replace(g, lo=max(g.lo, lo) - lo, hi=min(g.hi, hi) - lo) for g in groups if g.lo < hi and g.hi > lo]
 
 
 def _solve(setting: Setting, seeds: list[int], model: BatchedModel, params: Params, start: Params,
@@ -298,11 +276,6 @@ class _Rows:
             return self.full
         flat = idx.reshape(-1) if self.shared else (idx + self.offsets).view(-1)
         return self.flat.index_select(0, flat).view(*idx.shape, *self.full.shape[2:])
-
-
-def replica_slice(data: TaskData, lo: int, hi: int) -> TaskData:
-    """Replicas lo:hi of a batch's data (views)."""
-    return TaskData(**{f: (v[lo:hi] if isinstance(v, torch.Tensor) else v) for f, v in vars(data).items()})
 
 
 def _to_cpu(params: Params) -> Params:

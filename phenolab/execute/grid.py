@@ -240,7 +240,8 @@ def seeds_from_value(value: Any, where: str = "--seeds") -> list[int]:
         if value < 1:
             raise SettingError(f"{where}: seeds {value}: give at least 1 (N means seeds 0..N-1)")
         return parse_seeds(value)
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple, range)):
+        value = list(value)
         if not value or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value):
             raise SettingError(f"{where}: seeds must be a non-empty list of integers ≥ 0")
         return sorted(set(value))

@@ -10,25 +10,39 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from phenolab.catalog import Catalog, RunRecord, collect_provenance
 from phenolab.engine import BatchResult, resolve_device, train
 from phenolab.engine.packing import Part, plan_packs, program_key, task_shape, train_packed
+from phenolab.models import Params
 from phenolab.settings import Setting, SettingError
 
 DEFAULT_MAX_REPLICAS = 64
 
 
 @dataclass(frozen=True)
+class ReplicaStart:
+    """Where each replica of a batch starts, when not from its own init: its parameters, its
+    pruning masks (1 = keep) and the seed its data order is drawn from, replica after replica."""
+
+    init: Params
+    masks: Params
+    order_seeds: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Batch:
-    """Runs trained together as one program: the seeds of one setting, or the parts of a pack of
-    MLP settings that differ only in `engine.packing.PER_REPLICA_FIELDS` (`engine.packing`:
-    narrow widths padded to the widest, each part with its own labels and optimizer settings)."""
+    """Runs trained together as one program: the seeds of one setting, the parts of a pack of MLP
+    settings that differ only in `engine.packing.PER_REPLICA_FIELDS` (narrow widths padded to the
+    widest, each part with its own labels and optimizer settings), or, with `start`, parts whose
+    settings differ only where the engine does not look (a lottery round's controls: their `prune`
+    sections) and that start from given parameters and masks."""
 
     parts: tuple[Part, ...]
+    start: ReplicaStart | None = None
 
     @classmethod
     def of(cls, setting: Setting, seeds: Iterable[int]) -> Batch:
@@ -106,10 +120,36 @@ def to_records(result: BatchResult, provenance: dict, batch_id: str | None = Non
 
 def train_batch(batch: Batch, device: torch.device | str, progress=None) -> list[BatchResult]:
     """Train one batch as one program: one result per part."""
+    if batch.start is not None:
+        if len({_engine_view(p.setting) for p in batch.parts}) > 1:
+            raise ValueError("a batch with given starts needs parts that differ only in their prune section")
+        start = batch.start
+        result = train(batch.setting, list(batch.seeds), device=device, init_params=start.init, masks=start.masks,
+                       order_seeds=list(start.order_seeds), progress=progress)
+        return split_result(result, batch.parts)
     if len(batch.parts) == 1:
         part = batch.parts[0]
         return [train(part.setting, list(part.seeds), device=device, progress=progress)]
     return train_packed(batch.parts, device=device, progress=progress)
+
+
+def split_result(result: BatchResult, parts: tuple[Part, ...]) -> list[BatchResult]:
+    """A program's result over the parts' replicas (in order) as one result per part."""
+    out, lo = [], 0
+    for part in parts:
+        hi = lo + len(part.seeds)
+        out.append(replace(result, setting=part.setting, seeds=list(part.seeds),
+                           curves={m: v[lo:hi] for m, v in result.curves.items()},
+                           params={n: v[lo:hi] for n, v in result.params.items()},
+                           checkpoints={step: {n: v[lo:hi] for n, v in ps.items()}
+                                        for step, ps in result.checkpoints.items()}))
+        lo = hi
+    return out
+
+
+def _engine_view(setting: Setting) -> str:
+    """What the engine reads of a setting: everything but the prune section."""
+    return setting.model_copy(update={"prune": None}).canonical_json()
 
 
 def batch_records(batch: Batch, results: list[BatchResult], provenance: dict) -> list[tuple[Part, list[RunRecord]]]:
@@ -118,7 +158,7 @@ def batch_records(batch: Batch, results: list[BatchResult], provenance: dict) ->
     batch_id = f"{batch.setting.id}@{first.started:.6f}"
     prov = dict(provenance, batch_wall_s=first.wall_s, finished_utc=time.strftime(
         "%Y-%m-%dT%H:%M:%SZ", time.gmtime(first.finished)))
-    if len(batch.parts) > 1:
+    if len(batch.parts) > 1 and batch.start is None:
         prov["packed"] = first.strategy
     firsts = itertools.accumulate((len(p.seeds) for p in batch.parts[:-1]), initial=0)
     return [(part, to_records(r, prov, batch_id, batch.size, first))

@@ -6,9 +6,10 @@ fixed, M does not determine T (position paper §3.2, App. A: the prime count is 
 parameter magnitude). Two classic symmetries:
 
 - rescaling: for an activation that is positively homogeneous of degree d (ReLU and identity:
-  d = 1, x² as in Gromov 2023: d = 2), σ(c·z) = c^d·σ(z) for c > 0, so multiplying a hidden
-  layer's incoming weights and bias by c and its outgoing weights by c^-d changes nothing
-  (Dinh, Pascanu, Bengio & Bengio 2017, "Sharp minima can generalize for deep nets");
+  d = 1, x² as in Gromov 2023: d = 2; `degree` in `models.activations`), σ(c·z) = c^d·σ(z) for
+  c > 0, so multiplying a hidden layer's incoming weights and bias by c and its outgoing weights
+  by c^-d changes nothing (Dinh, Pascanu, Bengio & Bengio 2017, "Sharp minima can generalize for
+  deep nets");
 - permutation: reordering a layer's hidden units (rows of the incoming, columns of the outgoing
   weights) changes nothing either (Hecht-Nielsen 1990; Entezari et al. 2022).
 
@@ -22,9 +23,8 @@ from dataclasses import dataclass
 import torch
 
 from phenolab.models import BatchedModel, Params
+from phenolab.models.activations import ACTIVATIONS, activation
 from phenolab.settings import SettingError
-
-HOMOGENEITY = {"relu": 1, "identity": 1, "quadratic": 2}  # degree d of σ(c·z) = c^d σ(z), c > 0
 
 
 @dataclass(frozen=True)
@@ -46,11 +46,13 @@ def hidden_layer(model: BatchedModel, params: Params, layer: int) -> HiddenLayer
         if layer >= depth:
             raise SettingError(f"intervention layer {layer}: the MLP has {depth} hidden layer(s); "
                                f"allowed 0..{depth - 1}")
-        if cfg.activation not in HOMOGENEITY:
+        degree = activation(cfg.activation).degree
+        if degree is None:
+            homogeneous = [a.name for a in ACTIVATIONS.values() if a.degree is not None]
             raise SettingError(f"intervention: activation {cfg.activation!r} is not positively homogeneous; "
-                               f"allowed: {', '.join(HOMOGENEITY)}")
+                               f"allowed: {', '.join(homogeneous)}")
         bias = f"b{layer}" if f"b{layer}" in params else None
-        return HiddenLayer(f"w{layer}", bias, f"w{layer + 1}", HOMOGENEITY[cfg.activation])
+        return HiddenLayer(f"w{layer}", bias, f"w{layer + 1}", degree)
     if cfg.name == "transformer":
         if layer >= cfg.n_layers:
             raise SettingError(f"intervention layer {layer}: the transformer has {cfg.n_layers} layer(s)")

@@ -21,10 +21,10 @@ class MeasureContext:
     init_params: Params
     step: int
     data: Any = None  # phenolab.tasks.TaskData (train/test tensors) when available
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # from the training loop: "train_correct" (`labels`)
 
 
-MeasureFn = Callable[..., torch.Tensor]  # (params, ctx, **params) -> Tensor[K]
+MeasureFn = Callable[..., torch.Tensor]  # (params, ctx, **kwargs) -> Tensor[K]
 
 
 @dataclass(frozen=True)

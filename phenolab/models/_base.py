@@ -19,7 +19,10 @@ class BatchedModel:
     replica k only from `generators[k]` (on CPU, then moves), so a replica equals its run alone.
     """
 
-    input_kind: ClassVar[str] = "features"  # or "tokens"
+    # the inputs this model asks its task for (`tasks.build_task`'s input_kind): "features" (dense
+    # [K, B, F]), "onehot" (int64 indices of a one-hot input's ones, [K, B, J]; a task that cannot
+    # give them gives features) or "tokens" ([K, B, T])
+    input_kind: ClassVar[str] = "features"
     frozen: ClassVar[frozenset[str]] = frozenset()  # parameter names that are never trained
 
     def __init__(self, cfg: Component, input_dim: int, out_dim: int, seq_len: int | None = None):
@@ -43,8 +46,9 @@ class BatchedModel:
     readout: ClassVar[str | None] = None  # the parameter `features` multiplies, for lstsq
 
     def weight_names(self, params: Params) -> list[str]:
-        """Names of the weight matrices (no biases, norms or embeddings' positions): what pruning
-        and magnitude measures act on by default."""
+        """Names of the weight matrices (no biases, norms or positional embeddings): what pruning
+        acts on by default. This rule, every parameter of 3+ dims that is not `frozen`, fits models
+        without `[K, 1, n]` vectors; the MLP and the transformer override it."""
         return [n for n, p in params.items() if p.dim() >= 3 and n not in self.frozen]
 
 

@@ -2,27 +2,19 @@
 
 Parameters: `w0 [K, in, H]`, `b0 [K, 1, H]`, ..., `w{depth} [K, H, out]`, `b{depth} [K, 1, out]`
 (no `b*` when `bias=False`). Weights are stored input-major (`x @ w`), i.e. the transpose of
-`nn.Linear.weight`.
+`nn.Linear.weight`. The activations and their facts are in `activations`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
 from phenolab.models._base import BatchedModel, Params, register_model
+from phenolab.models.activations import activation
 from phenolab.settings import MlpModel
-
-ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "relu": torch.relu,
-    "tanh": torch.tanh,
-    "gelu": F.gelu,  # exact (erf) form, as nn.GELU()
-    "quadratic": torch.square,  # Gromov 2023's x² network for modular arithmetic
-    "identity": lambda h: h,
-}
 
 
 @register_model("mlp")
@@ -63,7 +55,7 @@ class BatchedMlp(BatchedModel):
     def forward(self, params: Params, x: torch.Tensor) -> torch.Tensor:
         """x: float features [K, B, in], or int64 indices [K, B, J] of the ones of one-hot inputs
         (then the first layer is a row lookup-and-sum: same numbers, no matmul over zeros)."""
-        act = ACTIVATIONS[self.cfg.activation]
+        act = activation(self.cfg.activation).fn
         h = x
         depth = len(self.cfg.hidden)
         for i in range(depth + 1):

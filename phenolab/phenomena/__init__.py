@@ -1,6 +1,67 @@
-"""Phenomena: canonical settings named after their papers, signatures and figures from the catalog."""
+"""Phenomena: one package each, found through this registry.
 
-from phenolab.phenomena import double_descent, figure4, grokking, lottery  # noqa: F401  (register settings)
-from phenolab.phenomena._base import PHENOMENA, Phenomenon, Study, register_phenomenon, stat
+`register_phenomenon` adds a phenomenon and registers its canonical settings, so `phenolab
+reproduce`, `phenolab phase`, `phenolab train NAME` and the report find them; a plug-in calls it
+the same way (see docs/plugins.md). The built-in packages register themselves on import, below.
+"""
 
-__all__ = ["PHENOMENA", "Phenomenon", "Study", "register_phenomenon", "stat"]
+from __future__ import annotations
+
+import difflib
+
+from phenolab.phenomena._contract import (
+    Canonical,
+    Fields,
+    Options,
+    Phenomenon,
+    Reproducible,
+    RowTable,
+    RunSignature,
+    Signature,
+    SignatureField,
+    Study,
+    Trainer,
+    TrainMissing,
+)
+from phenolab.phenomena._reading import first_step_at_least, quick_setting, stat, study_curves
+from phenolab.settings import NAMED_SETTINGS, SettingError, register_setting
+
+PHENOMENA: dict[str, Phenomenon] = {}
+
+
+def register_phenomenon(ph: Phenomenon) -> Phenomenon:
+    """Add `ph` to the registry and register its canonical settings (each validated now, so a
+    broken one fails at import). A setting name another source already registered is refused."""
+    if not ph.name or not ph.canonical:
+        raise SettingError(f"phenomenon {type(ph).__name__}: needs a name and at least one canonical setting")
+    for canon in ph.canonical:
+        known = NAMED_SETTINGS.get(canon.name)
+        if known is not None and dict(known.data) != dict(canon.setting):
+            raise SettingError(f"phenomenon {ph.name}: setting {canon.name!r} is already registered with "
+                               "other values")
+        register_setting(canon.name, dict(canon.setting), source=canon.source, description=canon.description)
+    PHENOMENA[ph.name] = ph
+    return ph
+
+
+def get_phenomenon(name: str) -> Phenomenon:
+    """The registered phenomenon `name`, or a one-line SettingError with the allowed names."""
+    if name in PHENOMENA:
+        return PHENOMENA[name]
+    raise SettingError(unknown_name("phenomenon", name, sorted(PHENOMENA)))
+
+
+def unknown_name(kind: str, name: str, allowed: list[str]) -> str:
+    """"unknown KIND 'x' (did you mean 'y'?); allowed: …" — one line."""
+    close = difflib.get_close_matches(name, allowed, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown {kind} {name!r}{hint}; allowed: {', '.join(allowed)}"
+
+
+from phenolab.phenomena import double_descent, grokking, lottery  # noqa: E402, F401  (register the built-ins)
+
+__all__ = [
+    "PHENOMENA", "Canonical", "Fields", "Options", "Phenomenon", "Reproducible", "RowTable", "RunSignature",
+    "Signature", "SignatureField", "Study", "TrainMissing", "Trainer", "first_step_at_least", "get_phenomenon",
+    "quick_setting", "register_phenomenon", "stat", "study_curves", "unknown_name",
+]

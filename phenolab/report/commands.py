@@ -91,28 +91,43 @@ def train_command(setting_json: dict[str, Any], setting_id: str, seeds: list[int
 
 
 def reproduce_command(phenomenon: str, setting_name: str, setting_ids: list[str], seeds: list[int],
-                      stored: list[dict[str, Any]]) -> str | None:
+                      stored: list[dict[str, Any]], options: dict[str, Any] | None = None) -> str | None:
     """`phenolab reproduce PHENOMENON --setting NAME [--quick] --set ...` when it rebuilds exactly the
     study's settings (`stored`: their JSON, in the order of `setting_ids`). Fields that vary across
-    the study's settings are the phenomenon's own sweep (a width grid, say) and are not overridden."""
-    from phenolab.phenomena import PHENOMENA
+    the study's settings are the phenomenon's own sweep (a width grid, say) and are not overridden;
+    `options` (as the study note recorded them) become the phenomenon's flags."""
+    from phenolab.phenomena import Phenomenon
+    from phenolab.reproduction import reproducible
 
-    ph = PHENOMENA.get(phenomenon)
-    if ph is None or setting_name not in NAMED_SETTINGS or not setting_ids or not seeds or not stored:
-        return None
     try:
-        over = overrides_from(named_setting(setting_name).model_dump(mode="json"), stored[0])
+        ph = reproducible(phenomenon)
+        opts = ph.parse_options(options or {})
     except SettingError:
+        return None
+    flags = [arg for k, v in (options or {}).items() for arg in (f"--{k.replace('_', '-')}", str(v))]
+    if not setting_ids or not seeds or not stored:
+        return None
+    if not isinstance(ph, Phenomenon):  # a study of its own (figure4): no --setting, no overrides
+        over: dict[str, Any] = {}
+        name_args: list[str] = []
+    elif setting_name in NAMED_SETTINGS:
+        try:
+            over = overrides_from(named_setting(setting_name).model_dump(mode="json"), stored[0])
+        except SettingError:
+            return None
+        name_args = ["--setting", setting_name]
+    else:
         return None
     flat = [flatten(s) for s in stored]
     swept = {k for k in flat[0] if any(f.get(k) != flat[0][k] for f in flat[1:])}
     over = {k: v for k, v in over.items() if k not in swept}
     for quick in (False, True):
         try:
-            study = ph.study(setting_name, list(seeds), over, quick)
+            study = ph.study(setting_name, list(seeds), over, quick, opts)
         except (SettingError, ValueError, KeyError, TypeError, NotImplementedError):
             continue
         if sorted(s.id for s in study.settings) == sorted(setting_ids):
-            return shlex.join(["phenolab", "reproduce", phenomenon, "--setting", setting_name,
-                               *(["--quick"] if quick else []), *set_args(over), "--seeds", count_seeds_arg(seeds)])
+            return shlex.join(["phenolab", "reproduce", phenomenon, *name_args,
+                               *(["--quick"] if quick else []), *set_args(over), *flags,
+                               "--seeds", count_seeds_arg(seeds)])
     return None

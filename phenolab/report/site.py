@@ -21,6 +21,7 @@ import jinja2
 import pandas as pd
 
 from phenolab.catalog import Catalog, CatalogError
+from phenolab.phenomena import Fields
 from phenolab.report import checklist
 from phenolab.report.commands import reproduce_command, seeds_text, train_command
 from phenolab.report.hypotheses import hypothesis_views, verdict_class
@@ -35,6 +36,7 @@ from phenolab.report.studies import (
     study_runs,
     summary_rows,
 )
+from phenolab.settings import SettingError
 
 MARKER = ".phenolab-report"  # a folder holding this file may be replaced by a newer report
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
@@ -172,17 +174,29 @@ def _study_page(catalog: Catalog, study: Study, setting_json: dict[str, Any], fi
     reproduce = None
     if study.kind == "phenomenon" and all(sid in setting_json for sid in study.setting_ids):
         reproduce = reproduce_command(study.phenomenon or "", study.setting_name or "", study.setting_ids,
-                                      study.seeds, [setting_json[sid] for sid in study.setting_ids])
+                                      study.seeds, [setting_json[sid] for sid in study.setting_ids], study.options)
     answers = checklist.recorded_answers(catalog, study.id)
     return {
         "id": study.id, "slug": study.slug, "kind": study.kind, "title": study.title, "note": study.note,
         "phenomenon": study.phenomenon, "setting_name": study.setting_name, "created": study.created,
         "seeds": seeds_text(seeds), "n_seeds": len(seeds), "images": images,
-        "summary": summary_rows(study.summary), "settings": settings, "reproduce": reproduce,
+        "summary": summary_rows(study.summary, _fields(study)), "settings": settings, "reproduce": reproduce,
         "run_columns": cols, "run_cells": cells, "n_runs": len(runs),
         "checklist": _checklist(answers), "answered": len(answers), "questions": len(checklist.QUESTIONS),
         "expected_figure": bool(study.figure) or study.kind == "setting",
     }
+
+
+def _fields(study: Study) -> Fields | None:
+    """The signature fields (descriptions, units) of the phenomenon or study that recorded `study`."""
+    from phenolab.reproduction import reproducible
+
+    if study.kind != "phenomenon" or not study.phenomenon:
+        return None
+    try:
+        return reproducible(study.phenomenon).fields(study.setting_name or "")
+    except SettingError:  # a phenomenon this installation lacks (a plug-in's), or a setting it no longer has
+        return None
 
 
 def _checklist(answers: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -199,7 +213,7 @@ def _checklist(answers: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _phenomena_rows(settings: pd.DataFrame, pages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from phenolab.phenomena import PHENOMENA
-    from phenolab.settings import NAMED_SETTINGS, SettingError, named_setting
+    from phenolab.settings import named_setting
 
     runs_by_id = dict(zip(settings["setting_id"], settings["runs"], strict=True)) if len(settings) else {}
     slug = {p["id"]: p["slug"] for p in pages if p["kind"] == "setting"}
@@ -207,16 +221,12 @@ def _phenomena_rows(settings: pd.DataFrame, pages: list[dict[str, Any]]) -> list
     for name in sorted(PHENOMENA):
         ph = PHENOMENA[name]
         canon = []
-        for sname in ph.canonical:
-            try:
-                sid = named_setting(sname).id
-            except SettingError:
-                sid = None
-            named = NAMED_SETTINGS.get(sname)
-            canon.append({"name": sname, "id": sid, "runs": int(runs_by_id.get(sid, 0)), "slug": slug.get(sid),
-                          "source": named.source if named else "not registered"})
+        for c in ph.canonical:
+            sid = named_setting(c.name).id
+            canon.append({"name": c.name, "id": sid, "runs": int(runs_by_id.get(sid, 0)), "slug": slug.get(sid),
+                          "source": c.source, "published": c.published})
         studies = [p for p in pages if p["kind"] == "phenomenon" and p["phenomenon"] == name]
-        rows.append({"name": name, "canonical": canon, "studies": studies,
+        rows.append({"name": name, "title": ph.title, "canonical": canon, "studies": studies,
                      "runs": sum(p["n_runs"] for p in studies)})
     return rows
 

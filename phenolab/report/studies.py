@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from phenolab.catalog import Catalog
-from phenolab.phenomena import stat
+from phenolab.phenomena import Fields, stat
 
 RUN_FIELDS = ("run_id", "setting_id", "seed", "status", "started", "wall_s", "replicas_in_batch")
 _HIDDEN = {"task", "model", "finished", "batch_id"}
@@ -39,6 +39,7 @@ class Study:
     created: float | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     figure: str | None = None  # path recorded in the note, if any
+    options: dict[str, Any] = field(default_factory=dict)  # the phenomenon's options the study ran with
 
     @property
     def slug(self) -> str:
@@ -64,6 +65,7 @@ def signature_studies(catalog: Catalog) -> list[Study]:
             seeds=seeds, phenomenon=phenomenon, setting_name=name, note=str(obj.get("note") or ""),
             created=note["created"], summary=obj.get("summary") if isinstance(obj.get("summary"), dict) else {},
             figure=str(obj["figure"]) if obj.get("figure") else None,
+            options=obj["options"] if isinstance(obj.get("options"), dict) else {},
         ))
     return out
 
@@ -118,21 +120,24 @@ def study_runs(catalog: Catalog, study: Study) -> pd.DataFrame:
     return runs.reset_index(drop=True)
 
 
-def summary_rows(summary: dict[str, Any], prefix: str = "") -> list[dict[str, str]]:
-    """Table rows {field, mean, sd, n, value}: stat dicts as mean ± sd (n), other values as text."""
+def summary_rows(summary: dict[str, Any], fields: Fields | None = None, prefix: str = "") -> list[dict[str, str]]:
+    """Table rows {field, mean, sd, n, value, unit, description}: stat dicts as mean ± sd (n), other
+    values as text; unit and description from the phenomenon's declared fields, where known."""
     rows: list[dict[str, str]] = []
     for key, val in summary.items():
         name = f"{prefix}{key}"
+        declared = fields.get(key) if fields is not None and not prefix else None
+        about = {"unit": declared.unit if declared else "", "description": declared.description if declared else ""}
         if isinstance(val, dict) and "mean" in val and "n" in val:
             rows.append({"field": name, "mean": fmt(val.get("mean")), "sd": fmt(val.get("sd")),
-                         "n": fmt(val.get("n")), "value": ""})
+                         "n": fmt(val.get("n")), "value": "", **about})
         elif isinstance(val, dict) and any(isinstance(v, dict) for v in val.values()):
             rows.extend(summary_rows(val, prefix=f"{name}."))
         elif isinstance(val, dict):
             rows.append({"field": name, "mean": "", "sd": "", "n": "",
-                         "value": ", ".join(f"{k}: {fmt(v)}" for k, v in val.items())})
+                         "value": ", ".join(f"{k}: {fmt(v)}" for k, v in val.items()), **about})
         else:
-            rows.append({"field": name, "mean": "", "sd": "", "n": "", "value": fmt(val)})
+            rows.append({"field": name, "mean": "", "sd": "", "n": "", "value": fmt(val), **about})
     return rows
 
 

@@ -1,13 +1,13 @@
 """Phase diagrams: a signature field of a phenomenon over two factors, averaged over seeds.
 
-Each grid cell is the phenomenon's own study at that point (`Phenomenon.study` with the two
-factor values as overrides), so any phenomenon plugs in. A cell's value comes from the
-phenomenon's per-run signature when one is registered here (`register_run_signature`: one
-read of the curves for all cells, fast enough for 10⁴ runs), else from
-`Phenomenon.signature(catalog, study)`: its `per_run` rows when they carry the field (mean
-over seeds), else its `summary[field]` (e.g. a double-descent peak location per cell).
-Numeric fields give mean ± sd; text fields (grokking's phase) give the commonest value and
-its share, drawn with one fixed colour per category. After Liu et al. 2022 (Omnigrok), whose
+Each grid cell is the phenomenon's own study at that point (`Phenomenon.study` with the two factor
+values as overrides), so any registered phenomenon maps without a line here naming it. A cell's
+value comes from the phenomenon's per-run signature when it has one (`Phenomenon.run_signature`:
+one read of the curves for all cells, fast enough for 10⁴ runs), else from its
+`Phenomenon.signature(catalog, study)`: the per-run rows when they carry the field (mean over
+seeds), else the summary's (e.g. a double-descent peak location per cell). Numeric fields give
+mean ± sd; text fields (grokking's phase) give the commonest value and its share, drawn with one
+fixed colour per category (declared with the field). After Liu et al. 2022 (Omnigrok), whose
 phase diagrams classify comprehension / grokking / memorization / confusion per cell.
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,49 +25,10 @@ import pandas as pd
 from phenolab.catalog import Catalog, run_id_for
 from phenolab.execute.grid import GridAxis, resolve_axes
 from phenolab.figures import pyplot, save_figure
-from phenolab.phenomena import grokking
-from phenolab.phenomena._base import Phenomenon, Study, TrainMissing
+from phenolab.phenomena import Options, Phenomenon, Reproducible, RunSignature, Signature, Study, Trainer
 from phenolab.settings import SettingError
 
-Curves = dict[str, tuple[np.ndarray, np.ndarray]]  # metric -> (steps, values) of one run
-
-
-@dataclass(frozen=True)
-class RunSignature:
-    """A phenomenon's per-run signature from its curves, and what phase diagrams need to know."""
-
-    metrics: tuple[str, ...]  # curves it reads
-    fields: tuple[str, ...]  # fields it returns
-    fn: Callable[[Curves], dict[str, Any]]
-    default_field: str
-    categories: dict[str, tuple[str, ...]]  # text field -> its values in display order
-
-
-RUN_SIGNATURES: dict[str, RunSignature] = {}
 CATEGORY_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
-
-
-def register_run_signature(phenomenon: str, sig: RunSignature) -> None:
-    """Make a phenomenon's phase diagrams read runs directly (and validate `--metric` up front)."""
-    RUN_SIGNATURES[phenomenon] = sig
-
-
-def _grokking_run(curves: Curves) -> dict[str, Any]:
-    """Exactly the per-run fields of `Grokking.signature` (a test checks they agree)."""
-    steps = curves["train_acc"][0].astype(float)
-    sig = grokking.run_signature(steps, curves["train_acc"][1], curves["test_acc"][1])
-    sig["resolution_t_test"] = grokking.evaluation_resolution(steps, sig["t_test"])
-    for m, (_, v) in curves.items():
-        sig[f"final_{m}"] = float(v[-1])
-    return sig
-
-
-register_run_signature("grokking", RunSignature(
-    metrics=("train_acc", "test_acc", "train_loss", "test_loss"),
-    fields=("phase", "t_train", "t_test", "delay", "ratio", "censored_train", "censored_test",
-            "resolution_t_test", "final_train_acc", "final_test_acc", "final_train_loss", "final_test_loss"),
-    fn=_grokking_run, default_field="phase", categories={"phase": grokking.PHASES},
-))
 
 
 # ---- cells --------------------------------------------------------------------------------------
@@ -80,50 +40,52 @@ class PhaseCell:
 
 
 def phase_cells(ph: Phenomenon, setting_name: str, overrides: dict[str, Any], axes: list[GridAxis],
-                seeds: list[int], quick: bool = False) -> tuple[list[GridAxis], list[PhaseCell]]:
+                seeds: list[int], quick: bool = False, options: Options | None = None,
+                ) -> tuple[list[GridAxis], list[PhaseCell]]:
     """The two typed axes and one study per cell (x varies slowest); everything validated.
-    `quick`: each cell is the phenomenon's `--quick` study."""
+    `quick`: each cell is the phenomenon's `--quick` study; `options`: its options."""
     if len(axes) != 2:
         raise SettingError(f"phase: give exactly two --grid factors (x and y), got {len(axes)}")
-    base = ph.study(setting_name, seeds, overrides, quick).settings[0]
+    options = ph.parse_options(options)
+    base = ph.study(setting_name, seeds, overrides, quick, options).settings[0]
     axes = resolve_axes(base, axes, overrides)
     fx, fy = axes[0].field, axes[1].field
     cells = []
     for x in axes[0].values:
         for y in axes[1].values:
             try:
-                study = ph.study(setting_name, seeds, {**overrides, fx: x, fy: y}, quick)
+                study = ph.study(setting_name, seeds, {**overrides, fx: x, fy: y}, quick, options)
             except SettingError as exc:
                 raise SettingError(f"grid point {fx}={x} {fy}={y}: {exc}") from None
             cells.append(PhaseCell(x, y, study))
+    if ph.run_signature(setting_name) is not None and len(cells[0].study.settings) > 1:
+        raise SettingError(f"phase {ph.name}: with these options a cell is {len(cells[0].study.settings)} settings; "
+                           "a phase diagram of per-run signatures maps one setting per cell")
     return axes, cells
 
 
 def phase_field(ph: Phenomenon, field: str | None, setting_name: str) -> str:
-    """The field to draw: `--metric`, checked when the phenomenon declares its fields (a registered
-    run signature, or `Phenomenon.phase_fields` for this setting), else its default."""
-    sig = RUN_SIGNATURES.get(ph.name)
+    """The field to draw: `--metric` (checked against the fields the phenomenon declares a phase
+    diagram may map, when it declares any), else its default."""
     if field is None:
-        if sig is not None:
-            return sig.default_field
-        if ph.phase_metric:
-            return ph.phase_metric
+        if ph.phase_default:
+            return ph.phase_default
         raise SettingError(f"phase {ph.name}: give --metric (a field of its signature)")
-    allowed = sig.fields if sig is not None else ph.phase_fields(setting_name)
+    allowed = ph.fields(setting_name).mappable()
     if allowed and field not in allowed:
         raise SettingError(f"--metric {field!r}: not a {ph.name} signature field; allowed: {', '.join(allowed)}")
     return field
 
 
-def train_cells(ph: Phenomenon, cells: list[PhaseCell], catalog: Catalog, train_missing: TrainMissing) -> list[str]:
+def train_cells(ph: Phenomenon, cells: list[PhaseCell], trainer: Trainer) -> list[str]:
     """Train what the catalog lacks: all cells in one sweep, unless the phenomenon stages its own
-    training (then cell by cell through `Phenomenon.execute`)."""
-    if type(ph).execute is Phenomenon.execute:
+    training (then cell by cell through `Phenomenon.train`)."""
+    if type(ph).train is Reproducible.train:
         settings = list({s.id: s for c in cells for s in c.study.settings}.values())
-        return train_missing(settings, cells[0].study.seeds)
+        return trainer.missing(settings, cells[0].study.seeds)
     written: list[str] = []
     for cell in cells:
-        written += ph.execute(cell.study, catalog, train_missing)
+        written += ph.train(cell.study, trainer)
     return written
 
 
@@ -133,17 +95,19 @@ def phase_table(catalog: Catalog, ph: Phenomenon, axes: list[GridAxis], cells: l
     """One row per cell: the factors, the setting id(s), n, and mean/sd (numeric) or the commonest
     value, its share and a count per category (text). `n_missing`: seeds without a value (censored,
     e.g. a threshold never reached, or no run stored)."""
-    # the phenomenon's signature of each cell, once: the field's values (without a registered run
+    # the phenomenon's signature of each cell, once: the field's values (without a per-run
     # signature) and the `phase_context` fields both come from it
-    sigs = [ph.signature(catalog, c.study) for c in cells] \
-        if ph.name not in RUN_SIGNATURES or ph.phase_context else [{} for _ in cells]
-    per_cell = _cell_values_fast(catalog, ph, cells, field) if ph.name in RUN_SIGNATURES else \
+    setting_name = cells[0].study.setting_name
+    run_sig = ph.run_signature(setting_name)
+    sigs: list[Signature | None] = [ph.signature(catalog, c.study) for c in cells] \
+        if run_sig is None or ph.phase_context else [None for _ in cells]
+    per_cell = _cell_values_fast(catalog, run_sig, cells, field) if run_sig is not None else \
         [_signature_values(ph, sig, field) for sig in sigs]
     per_cell = [[_bool_as_text(v) for v in vals] for vals in per_cell]  # a yes/no field is two categories
     if not any(v is not None for vals in per_cell for v in vals):
         raise SettingError(f"phase: no values of {field!r} in the catalog for these cells")
     categorical = any(isinstance(v, str) for vals in per_cell for v in vals)
-    cats = _categories(ph, field, per_cell) if categorical else ()
+    cats = _categories(ph, setting_name, field, per_cell) if categorical else ()
     rows = []
     for cell, vals, sig in zip(cells, per_cell, sigs, strict=True):
         row: dict[str, Any] = {axes[0].field: cell.x, axes[1].field: cell.y,
@@ -171,8 +135,7 @@ def phase_table(catalog: Catalog, ph: Phenomenon, axes: list[GridAxis], cells: l
     return table
 
 
-def _cell_values_fast(catalog: Catalog, ph: Phenomenon, cells: list[PhaseCell], field: str) -> list[list[Any]]:
-    sig = RUN_SIGNATURES[ph.name]
+def _cell_values_fast(catalog: Catalog, sig: RunSignature, cells: list[PhaseCell], field: str) -> list[list[Any]]:
     run_ids = [[run_id_for(sid, seed) for sid in _ids(c) for seed in c.study.seeds] for c in cells]
     by_run = catalog.curve_arrays([r for ids in run_ids for r in ids], list(sig.metrics))
     out = []
@@ -190,12 +153,12 @@ def _ids(cell: PhaseCell) -> list[str]:
     return [s.id for s in cell.study.settings]
 
 
-def _signature_values(ph: Phenomenon, sig: dict[str, Any], field: str) -> list[Any]:
+def _signature_values(ph: Phenomenon, sig: Signature | None, field: str) -> list[Any]:
     """The field's values in a cell's signature: per run where its rows carry it, else the summary's."""
-    rows = sig.get("per_run") or []
+    rows = sig.per_run if sig is not None else []
     if rows and field in rows[0]:
         return [r.get(field) for r in rows]
-    summary = sig.get("summary", {})
+    summary = sig.summary if sig is not None else {}
     if field in summary:
         val = summary[field]
         return [val["mean"] if isinstance(val, dict) and "mean" in val else val]
@@ -205,10 +168,10 @@ def _signature_values(ph: Phenomenon, sig: dict[str, Any], field: str) -> list[A
     raise SettingError(f"--metric {field!r}: not in the {ph.name} signature; allowed: {', '.join(fields)}")
 
 
-def _context(ph: Phenomenon, sig: dict[str, Any], field: str) -> dict[str, Any]:
+def _context(ph: Phenomenon, sig: Signature | None, field: str) -> dict[str, Any]:
     """The phenomenon's `phase_context` fields of a cell's signature (means of mean ± sd fields),
     e.g. where a double-descent peak sits and how far it rises above the seed spread."""
-    summary = sig.get("summary", {})
+    summary = sig.summary if sig is not None else {}
     out = {}
     for name in ph.phase_context:
         if name != field:
@@ -217,8 +180,9 @@ def _context(ph: Phenomenon, sig: dict[str, Any], field: str) -> dict[str, Any]:
     return out
 
 
-def _categories(ph: Phenomenon, field: str, per_cell: list[list[Any]]) -> tuple[str, ...]:
-    declared = RUN_SIGNATURES[ph.name].categories.get(field, ()) if ph.name in RUN_SIGNATURES else ()
+def _categories(ph: Phenomenon, setting_name: str, field: str, per_cell: list[list[Any]]) -> tuple[str, ...]:
+    declared_field = ph.fields(setting_name).get(field)
+    declared = declared_field.categories if declared_field is not None else ()
     seen = sorted({v for vals in per_cell for v in vals if isinstance(v, str)} - set(declared))
     return (*declared, *seen)
 

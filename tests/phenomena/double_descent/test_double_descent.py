@@ -13,62 +13,55 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
 
+from phenolab.analysis.ensemble import ce_decomposition, mse_decomposition
+from phenolab.analysis.smoothers import effective_parameters, smoother_norms2
 from phenolab.catalog import Catalog
-from phenolab.cli import app
-from phenolab.execute import plan_batches, run_local
-from phenolab.phenomena import PHENOMENA
-from phenolab.phenomena.bias_variance import (
-    ce_decomposition,
-    effective_parameters,
-    linear_bias_variance,
-    min_norm_excess_risk,
-    mse_decomposition,
-    optimal_ridge,
-    smoother_norms2,
-)
-from phenolab.phenomena.double_descent import GK_WIDTHS, SWEEPS
-from phenolab.phenomena.double_descent_curve import (
+from phenolab.phenomena import PHENOMENA, Trainer
+from phenolab.phenomena.double_descent.curve import (
     curve_signature,
     interpolation_threshold,
     most_prominent_peak,
     peak_present,
 )
-from phenolab.phenomena.double_descent_signature import true_beta
+from phenolab.phenomena.double_descent.explanations import true_beta
+from phenolab.phenomena.double_descent.linear_theory import linear_bias_variance, min_norm_excess_risk, optimal_ridge
+from phenolab.phenomena.double_descent.settings import GK_QUICK_WIDTHS, GK_WIDTHS
 from phenolab.settings import SettingError, named_setting
 from phenolab.tasks.regression import sample_replica
+from tests.helpers import invoke
 
 DD = PHENOMENA["double-descent"]
 
 
 def reproduce(catalog: Catalog, name: str, seeds: list[int], overrides: dict | None = None):
     study = DD.study(name, seeds, overrides or {}, False)
-    run_local(plan_batches(study.settings, study.seeds, catalog), catalog, device="cpu")
+    DD.train(study, Trainer.local(catalog, "cpu"))
     return study, DD.signature(catalog, study)
 
 
 # ---- exact: linear regression ------------------------------------------------------------------
+@pytest.mark.slow
 def test_min_norm_peaks_at_n_equals_d_and_optimal_ridge_removes_it(tmp_path):
     cat = Catalog(tmp_path / "cat")
     d = named_setting("nakkiran2021_linear").task.d
     study, sig = reproduce(cat, "nakkiran2021_linear", [0, 1, 2])
     grid = sorted(s.task.n_train for s in study.settings)
     step = grid[1] - grid[0]
-    s = sig["summary"]
+    s = sig.summary
     assert s["peak_present"] is True
     assert abs(s["mean_curve_peak"] - d) <= step  # the spike sits at n = d (± one grid step)
     assert abs(s["peak"]["mean"] - d) <= step and s["peak"]["n"] == 3
     assert s["mean_curve_threshold"] == d  # the largest n still interpolated
     assert s["variance_peak_at_error_peak"] is True  # the variance term makes the spike
     # away from the spike, the measured test MSE follows Nakkiran et al.'s formula
-    rows = {r["capacity"]: r for r in sig["per_capacity"]}
+    rows = {r["capacity"]: r for r in sig.extra["per_capacity"]}
     for n in (30, 200, 300):
         assert rows[n]["test_mean"] == pytest.approx(rows[n]["theory_test_mse"], rel=0.2)
 
     _, ridge = reproduce(cat, "nakkiran2021_optimal_ridge", [0, 1, 2])
-    assert ridge["summary"]["peak_present"] is False
-    ridge_rows = {r["capacity"]: r for r in ridge["per_capacity"]}
+    assert ridge.summary["peak_present"] is False
+    ridge_rows = {r["capacity"]: r for r in ridge.extra["per_capacity"]}
     assert ridge_rows[d]["test_mean"] < 0.1 * rows[d]["test_mean"]
 
 
@@ -98,23 +91,25 @@ def test_linear_terms_match_the_catalog_and_true_beta_is_the_tasks():
 
 
 # ---- exact: random features --------------------------------------------------------------------
+@pytest.mark.slow
 def test_random_features_peak_at_p_equals_n(tmp_path):
     cat = Catalog(tmp_path / "cat")
     over = {"task.train_size": 100, "task.num_samples": 1000, "task.train_split": 0.5}
     study, sig = reproduce(cat, "belkin2019_rff", [0, 1], over)
-    s = sig["summary"]
+    s = sig.summary
     assert s["peak_present"] is True and s["mean_curve_peak"] == 100  # p = n
     assert s["mean_curve_threshold"] <= 100
-    rows = {r["capacity"]: r for r in sig["per_capacity"]}
+    rows = {r["capacity"]: r for r in sig.extra["per_capacity"]}
     # effective parameters on train inputs saturate at n; on test inputs they peak at p = n
     assert rows[50]["p_eff_train"] == pytest.approx(50, rel=1e-6)
     assert rows[500]["p_eff_train"] == pytest.approx(100, rel=1e-6)
-    p_test = [r["p_eff_test"] for r in sig["per_capacity"]]
+    p_test = [r["p_eff_test"] for r in sig.extra["per_capacity"]]
     assert int(np.argmax(p_test)) == list(rows).index(100)
     # bias + variance is exactly the seeds' mean test loss, which the catalog recorded
-    for r in sig["per_capacity"]:
+    for r in sig.extra["per_capacity"]:
         assert r["bias"] + r["variance"] == pytest.approx(r["mean_loss"], rel=1e-9)
-    assert sig["per_capacity"][0]["mean_loss"] == pytest.approx(_catalog_mean(cat, study.settings[0], "test_loss"))
+    first = sig.extra["per_capacity"][0]
+    assert first["mean_loss"] == pytest.approx(_catalog_mean(cat, study.settings[0], "test_loss"))
 
 
 def _catalog_mean(cat: Catalog, setting, metric: str) -> float:
@@ -132,25 +127,27 @@ def digits(tmp_path_factory):
     return cat, study, noisy, decayed
 
 
+@pytest.mark.slow
 def test_neural_peak_with_label_noise_and_none_with_weight_decay(digits):
     cat, study, noisy, decayed = digits
-    s = noisy["summary"]
+    s = noisy.summary
     assert s["peak_present"] is True, s
     assert s["peak_rise"] > s["seed_spread"]
     assert s["mean_curve_threshold"] is not None and s["mean_curve_peak"] <= s["mean_curve_threshold"] * 2
-    for r in noisy["per_capacity"]:  # the CE decomposition is exact
+    for r in noisy.extra["per_capacity"]:  # the CE decomposition is exact
         assert r["bias"] + r["variance"] == pytest.approx(r["mean_loss"], rel=1e-6)
     assert r["mean_loss"] == pytest.approx(_catalog_mean(cat, study.settings[-1], "test_loss"), rel=1e-4)
     # optimal early stopping (each run's best evaluated test error) removes the peak
     assert s["early_stopping_peak_present"] is False, s
-    es = [r["test_es_mean"] for r in noisy["per_capacity"]]
-    assert all(e <= r["test_mean"] + 1e-12 for e, r in zip(es, noisy["per_capacity"], strict=True))
+    es = [r["test_es_mean"] for r in noisy.extra["per_capacity"]]
+    assert all(e <= r["test_mean"] + 1e-12 for e, r in zip(es, noisy.extra["per_capacity"], strict=True))
     assert max(es[es.index(min(es)):]) - min(es) < s["peak_rise"] / 2  # after its minimum it barely rises
 
-    assert decayed["summary"]["peak_present"] is False, decayed["summary"]
-    assert decayed["summary"]["mean_curve_threshold"] is None  # it no longer fits the noisy labels
+    assert decayed.summary["peak_present"] is False, decayed.summary
+    assert decayed.summary["mean_curve_threshold"] is None  # it no longer fits the noisy labels
 
 
+@pytest.mark.slow
 def test_phase_diagram_maps_where_the_peak_appears(digits, tmp_path):
     """`phenolab phase double-descent` (the issue's command, on the reduced setting): every cell is
     that cell's own double-descent study; its default field is `peak_present`. The two noisy cells
@@ -160,23 +157,26 @@ def test_phase_diagram_maps_where_the_peak_appears(digits, tmp_path):
             "--grid", "optim.weight_decay=0,0.01", "--seeds", "3", "--catalog", str(cat.path),
             "--out", str(tmp_path), "--json"]
     runs = cat.count_runs()
-    typo = CliRunner().invoke(app, [*args, "--metric", "peak_presnt"])  # refused before any training
-    assert typo.exit_code != 0 and cat.count_runs() == runs and isinstance(typo.exception, SettingError)
-    assert str(typo.exception).startswith("--metric 'peak_presnt': not a double-descent signature field")
-    assert "peak_present" in str(typo.exception)
-    # the declared fields are the signature's (the bookkeeping ones aside; exact fit: lstsq classifiers only)
-    declared = set(DD.phase_fields("digits_label_noise"))
-    keys = set(noisy["summary"]) | set(noisy["per_run"][0])
-    assert declared - keys == {"mean_curve_exact_fit"}
-    assert keys - declared == {"peak_judged_on", "n_train", "n_seeds", "seed"}
-    res = CliRunner().invoke(app, args, catch_exceptions=False)
+    with pytest.raises(SettingError) as typo:  # refused before any training
+        invoke(*args, "--metric", "peak_presnt")
+    assert cat.count_runs() == runs
+    assert str(typo.value).startswith("--metric 'peak_presnt': not a double-descent signature field")
+    assert "peak_present" in str(typo.value)
+    # every key of the signature is declared with a description; a phase diagram may map all but the
+    # bookkeeping ones (exact fit: least-squares classifiers only)
+    fields = DD.fields("digits_label_noise")
+    keys = set(noisy.summary) | set(noisy.per_run[0])
+    assert all(fields.get(k) is not None and fields.get(k).description for k in keys)
+    assert set(fields.names()) - keys == {"mean_curve_exact_fit"}
+    assert keys - set(fields.mappable()) == {"peak_judged_on", "n_train", "n_seeds", "seed"}
+    res = invoke(*args)
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     widths = len(DD.study("digits_label_noise", [0], {}, False).settings)
     assert out["field"] == "peak_present" and out["trained"] == 2 * widths * 3
     cells = {(r["task.label_noise"], r["optim.weight_decay"]): r for r in out["table"]}
     for (noise, wd), sig in {(0.2, 0.0): noisy, (0.2, 0.01): decayed}.items():
-        cell, summary = cells[(noise, wd)], sig["summary"]
+        cell, summary = cells[(noise, wd)], sig.summary
         assert cell["value"] == str(summary["peak_present"]).lower() and cell["n"] == 1
         assert cell["peak_rise"] == summary["peak_rise"]
         assert cell["mean_curve_peak"] == summary["mean_curve_peak"]  # None where there is no peak
@@ -268,7 +268,7 @@ def test_canonical_settings_and_study_grids():
     assert [s.model.width for s in study.settings] == list(GK_WIDTHS)
     assert all(s.task.label_noise == 0.0 for s in study.settings)
     quick = DD.study("greydanus_kobak2024", [0], {}, True)
-    assert [s.model.width for s in quick.settings] == list(SWEEPS["greydanus_kobak2024"].quick_values)
+    assert [s.model.width for s in quick.settings] == list(GK_QUICK_WIDTHS)
     assert quick.note and quick.settings[0].schedule.epochs < gk.schedule.epochs
     ridge = DD.study("nakkiran2021_optimal_ridge", [0], {"task.d": 50}, False)
     assert [s.task.n_train for s in ridge.settings][:3] == [5, 10, 15]
@@ -277,10 +277,10 @@ def test_canonical_settings_and_study_grids():
         DD.study("greydanus_kobak2024", [0], {"model.width": 10}, False)
 
 
+@pytest.mark.slow
 def test_cli_reproduce_exact_setting_json(tmp_path):
-    res = CliRunner().invoke(app, ["reproduce", "double-descent", "--setting", "nakkiran2021_linear", "--seeds", "2",
-                                   "--set", "task.d=40", "--catalog", str(tmp_path / "cat"), "--json"],
-                             catch_exceptions=False)
+    res = invoke("reproduce", "double-descent", "--setting", "nakkiran2021_linear", "--seeds", "2",
+                 "--set", "task.d=40", "--catalog", tmp_path / "cat", "--json")
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout, parse_constant=_refuse)  # strict JSON: jq and others refuse NaN/Infinity
     assert out["peak_present"] is True and out["mean_curve_peak"] == 40 and out["trained"] == 60

@@ -1,6 +1,7 @@
 """Grokking accelerators in the engine: Grokfast-EMA, ⊥Grad, StableMax — per replica, exact."""
 
 import numpy as np
+import pytest
 import torch
 
 import phenolab
@@ -32,6 +33,7 @@ def test_grokfast_ema_matches_its_definition():
     assert gradient_filter(OptimConfig(), [p]) is None  # off by default: nothing changes
 
 
+@pytest.mark.slow
 def test_filters_keep_replicas_independent_and_change_training():
     base = named_setting("gromov2023").with_overrides(TINY)
     for extra in ({"optim.grokfast_alpha": 0.98, "optim.grokfast_lambda": 2.0}, {"optim.orthogonal_grad": True}):
@@ -43,6 +45,7 @@ def test_filters_keep_replicas_independent_and_change_training():
         assert not torch.allclose(plain.params["w0"], alone.params["w0"])
 
 
+@pytest.mark.slow
 def test_stablemax_cross_entropy_trains():
     setting = named_setting("gromov2023").with_overrides({**TINY, "loss": "stablemax_ce", "schedule.steps": 60})
     res = phenolab.train(setting, [0])
@@ -53,6 +56,7 @@ def test_stablemax_cross_entropy_trains():
     assert np.isfinite(per_replica_loss("stablemax_ce", x, torch.tensor([[1]]), 3).item())
 
 
+@pytest.mark.slow
 def test_prieto2025_memorizes_without_an_accelerator_and_groks_with_orthogonal_grad():
     """Prieto et al. 2025's claim on their own setting, measured: plain AdamW (float32 softmax
     cross-entropy, no weight decay) fits the training set and stays below chance on the test set;

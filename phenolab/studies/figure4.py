@@ -8,20 +8,22 @@ drawn from the catalog, and each panel's claim is registered in the hypothesis l
 held-out runs exist, then tested in-sample, held-out, against magnitude confounds and under
 function-preserving rescalings. The verdicts are measured, not assumed.
 
-`--quick` swaps in faster settings and says so on the figure: grokking = Gromov's MLP
-(gromov2023) at p = 31, 600 steps; double descent = greydanus_kobak2024 at 250 of its 500 epochs
-and 7 of its 19 widths (the double-descent module's --quick sweep; the peak survives). The full
-path uses `greydanus_kobak2024` as registered and `power2022` for its first 10⁴ steps (GROKKING_STEPS). Settings
-are resolved by name when a study is built, so this module does not depend on import order.
+It is a study of its own, not a phenomenon: it spans two phenomena and reads their canonical
+settings by name from the registry. `--quick` swaps in faster settings and says so on the figure:
+grokking = Gromov's MLP (gromov2023) at p = 31, 600 steps; double descent = greydanus_kobak2024 at
+250 of its 500 epochs and its `--quick` widths (the peak survives). The full path uses
+`greydanus_kobak2024` as registered and `power2022` for its `--quick` budget (the first 10⁴ of 10⁵
+steps: no decay follows the warmup, so they are the full runs' own steps, and power2022 groks by
+~3·10³ steps).
 """
 
 from __future__ import annotations
 
 import textwrap
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from phenolab.catalog import Catalog
@@ -29,22 +31,32 @@ from phenolab.figures import pyplot, save_figure
 from phenolab.hypotheses import Hypothesis, HypothesisLog, evaluate_registered
 from phenolab.hypotheses.spec import HeldOutGroup, Intervention, MeasureRef, Relation, ScopeGroup
 from phenolab.hypotheses.statistics import summary
-from phenolab.phenomena._base import Phenomenon, Study, TrainMissing, register_phenomenon
-from phenolab.phenomena.grokking import QUICK_STEPS
+from phenolab.phenomena import Fields, Options, Reproducible, Signature, SignatureField, Study, Trainer, get_phenomenon
 from phenolab.settings import SettingError
 
 PRIME_SCALE = 10  # round(10·|w|): at scale 1 almost no weight of these nets rounds past 1
-DD_WIDTHS = tuple(int(w) for w in np.unique(np.geomspace(2, 300, 20).astype(int)))  # Greydanus & Kobak's 19
-QUICK_DD_WIDTHS = (8, 16, 27, 47, 80, 135, 230)  # the double-descent module's --quick widths
 CONFOUNDS_GROKKING = ("mean_abs_weight", "weight_norm", "step")
 CONFOUNDS_DD = ("mean_abs_weight", "weight_norm", "parameter_count")
 INTERVENTIONS = (Intervention(kind="rescale", layer=0, factors=(0.5, 2.0)), Intervention(kind="permute", layer=0))
 PANELS = ("double_descent", "grokking")
-# The grokking panel trains power2022's first 10⁴ of 10⁵ steps (the grokking study's --quick budget,
-# so the runs are shared): no decay follows the warmup, so they are the full runs' own steps, and
-# power2022 groks by ~3·10³ steps (measured). The full 10⁵ would be ~10 h for 10 seeds on a 2-core CPU.
-GROKKING_STEPS = QUICK_STEPS["power2022"]
-FULL_NOTE = f"grokking = power2022's first {GROKKING_STEPS:,} of 100,000 steps (no decay: the same trajectory)"
+SETTING = "paper"  # the study's one "setting": the paper's panels (or, with --quick, faster stand-ins)
+TESTS = ("in_sample", "held_out", "confound", "intervention")
+
+
+def grokking_steps() -> int:
+    """power2022's `--quick` budget, so the grokking panel shares the grokking study's runs (the full
+    10⁵ steps would be ~10 h for 10 seeds on a 2-core CPU)."""
+    return int(get_phenomenon("grokking").canonical_setting("power2022").quick["schedule.steps"])
+
+
+def dd_widths(quick: bool) -> tuple[int, ...]:
+    """The double-descent study's widths of greydanus_kobak2024 (its `--quick` grid with `quick`)."""
+    sweep = get_phenomenon("double-descent").canonical_setting("greydanus_kobak2024").sweep  # type: ignore[attr-defined]
+    return tuple(int(w) for w in (sweep.quick_values if quick else sweep.values))
+
+
+def full_note() -> str:
+    return f"grokking = power2022's first {grokking_steps():,} of 100,000 steps (no decay: the same trajectory)"
 
 def panel_hypotheses(seeds: list[int], quick: bool) -> dict[str, Hypothesis]:
     """The two claims of the figure, one per panel, as hypotheses over these seeds."""
@@ -59,12 +71,12 @@ def panel_hypotheses(seeds: list[int], quick: bool) -> dict[str, Hypothesis]:
                                   n_seeds=n_held),
                      HeldOutGroup(setting="gromov2023", overrides={**grok_over, "task.op": "-"}, n_seeds=n_held))
         dd_over: dict[str, Any] = {"schedule.epochs": 250}
-        widths = QUICK_DD_WIDTHS
+        widths = dd_widths(quick=True)
     else:
-        grok_over = {"schedule.steps": GROKKING_STEPS}
+        grok_over = {"schedule.steps": grokking_steps()}
         grok = ScopeGroup(setting="power2022", overrides=grok_over, seeds=seeds)
         grok_held = (HeldOutGroup(setting="power2022", overrides={**grok_over, "task.op": "-"}, n_seeds=n_held),)
-        dd_over, widths = {}, DD_WIDTHS
+        dd_over, widths = {}, dd_widths(quick=False)
     dd = ScopeGroup(setting="greydanus_kobak2024", overrides=dd_over, sweep={"model.width": list(widths)}, seeds=seeds)
     dd_held = (HeldOutGroup(setting="greydanus_kobak2024", overrides={**dd_over, "task.label_noise": 0.3},
                             sweep={"model.width": list(widths[::2] if quick else widths[::3])}, n_seeds=n_held),)
@@ -85,62 +97,85 @@ def panel_hypotheses(seeds: list[int], quick: bool) -> dict[str, Hypothesis]:
     }
 
 
-class Figure4(Phenomenon):
-    name = "figure4"
-    canonical = ("greydanus_kobak2024_power2022",)
-    default_setting = canonical[0]
+F = SignatureField
+FIELDS = Fields(
+    F("* verdict", "the latest verdict of the panel's hypothesis, and which of its tests failed"),
+    F("*: in-sample", "Spearman ρ of the prime count with test accuracy on the runs it was made on", "ρ"),
+    F("*: held-out", "the same on held-out settings whose runs started after registration", "ρ"),
+    F("*: confound", "partial ρ given parameter magnitude (mean |w|, weight norm) and steps or parameter count",
+      "ρ"),
+    F("*: intervention", "how far the count moves under rescalings and permutations that leave the function "
+      "unchanged", "share"),
+)
 
-    def study(self, setting_name: str, seeds: list[int], overrides: dict[str, Any], quick: bool,
-              options: dict[str, Any] | None = None) -> Study:
+
+@dataclass
+class Figure4Study(Study):
+    hypotheses: dict[str, Hypothesis] = field(default_factory=dict)  # panel -> its claim
+
+
+class Figure4(Reproducible):
+    name = "figure4"
+    title = ("the position paper's Figure 4: prime parameters 'explain' double descent and grokking, tested as "
+             "pre-registered hypotheses")
+
+    def study(self, setting_name: str, seeds: list[int], overrides: dict[str, Any], quick: bool = False,
+              options: Options | None = None) -> Figure4Study:
         if overrides:
             raise SettingError("figure4 takes no --set overrides: its settings are the paper's (or --quick's)")
         hyps = panel_hypotheses(seeds, quick)
         settings = [s for p in PANELS for group in hyps[p].scope_settings() for s in group]
         note = ("--quick: grokking = gromov2023 at p=31, 600 steps (the paper: power2022); double descent = "
-                "greydanus_kobak2024 at 250 of 500 epochs, 7 of 19 widths") if quick else FULL_NOTE
-        return Study(self.name, setting_name, settings, seeds, quick, note, {"hypotheses": hyps})
+                "greydanus_kobak2024 at 250 of 500 epochs, 7 of 19 widths") if quick else full_note()
+        return Figure4Study(self.name, SETTING, settings, seeds, quick, note, self.parse_options(options),
+                            hypotheses=hyps)
 
-    def execute(self, study: Study, catalog: Catalog, train_missing: TrainMissing) -> list[str]:
+    def train(self, study: Study, trainer: Trainer) -> list[str]:
         """Train the panels, register each claim, then train its held-out runs and test it."""
+        assert isinstance(study, Figure4Study)
         written: list[str] = []
 
         def train(settings, seeds) -> list[str]:
-            ids = train_missing(settings, seeds)
+            ids = trainer.missing(settings, seeds)
             written.extend(ids)
             return ids
 
         train(study.settings, study.seeds)
-        log = HypothesisLog(catalog)
+        log = HypothesisLog(trainer.catalog)
         for panel in PANELS:
-            reg, _ = log.register(study.options["hypotheses"][panel])
-            evaluate_registered(catalog, reg.id, train)
+            reg, _ = log.register(study.hypotheses[panel])
+            evaluate_registered(trainer.catalog, reg.id, train)
         return written
 
-    def signature(self, catalog: Catalog, study: Study) -> dict[str, Any]:
-        """Each panel's four numbers and verdict (the latest recorded), and the panel curves' summary."""
+    def signature(self, catalog: Catalog, study: Study) -> Signature:
+        """Each panel's four numbers and verdict (the latest recorded)."""
+        assert isinstance(study, Figure4Study)
         log = HypothesisLog(catalog)
         out: dict[str, Any] = {}
         per_run = []
         for panel in PANELS:
-            hyp = study.options["hypotheses"][panel]
+            hyp = study.hypotheses[panel]
             verdicts = log.verdicts(hyp.id)
             if not verdicts:
                 out[f"{panel}: verdict"] = "untested"
                 continue
             v = verdicts[-1]["payload"]
-            for test in ("in_sample", "held_out", "confound", "intervention"):
+            for test in TESTS:
                 t = v["tests"][test]
                 out[f"{panel}: {test.replace('_', '-')}"] = {"mean": t.get("mean"), "sd": t.get("sd"),
                                                               "n": t.get("n", 0)}
-            failed = [k for k in ("in_sample", "held_out", "confound", "intervention")
-                      if v["tests"][k]["status"] == "fail"]
+            failed = [k for k in TESTS if v["tests"][k]["status"] == "fail"]
             out[f"{panel}: verdict"] = v["status"] + (f" (failed: {', '.join(failed)})" if failed else "")
             per_run.append({"panel": panel, "hypothesis_id": hyp.id, "status": v["status"], "reason": v["reason"]})
-        return {"setting": study.setting_name, "note": study.note, "summary": out, "per_run": per_run,
-                "hypotheses": {p: study.options["hypotheses"][p].id for p in PANELS}}
+        return Signature(study.setting_name, out, per_run, study.note,
+                         extra={"hypotheses": {p: study.hypotheses[p].id for p in PANELS}})
+
+    def fields(self, setting_name: str) -> Fields:
+        return FIELDS
 
     def figure(self, catalog: Catalog, study: Study, out: Path) -> Path:
-        hyps = study.options["hypotheses"]
+        assert isinstance(study, Figure4Study)
+        hyps = study.hypotheses
         prime_key = hyps["grokking"].measure_key
         fig, axes = pyplot().subplots(2, 2, figsize=(10, 6.5), sharex="col")
         _dd_panel(catalog, hyps["double_descent"], study.seeds, prime_key, axes[:, 0])
@@ -224,4 +259,4 @@ def _band(ax, df: pd.DataFrame, x: str, label: str, color: str | None = None) ->
     ax.fill_between(df[x], df["mean"] - sd, df["mean"] + sd, color=line.get_color(), alpha=0.25, linewidth=0)
 
 
-FIGURE4 = register_phenomenon(Figure4())
+FIGURE4 = Figure4()

@@ -4,12 +4,12 @@ for every seed, and equal feature scales — the mechanism's prediction — remo
 (The MNIST-1D setting `epochwise` takes minutes; docs/reproduce-double-descent.md measures it.)"""
 
 import numpy as np
+import pytest
 import torch
 
 from phenolab.catalog import Catalog
-from phenolab.execute import plan_batches, run_local
-from phenolab.phenomena import PHENOMENA
-from phenolab.phenomena.epochwise import curve_signature, learning_start
+from phenolab.phenomena import PHENOMENA, Trainer
+from phenolab.phenomena.double_descent.epochwise import curve_signature, learning_start
 from phenolab.settings import named_setting
 from phenolab.tasks.regression import sample_replica
 
@@ -18,27 +18,30 @@ DD = PHENOMENA["double-descent"]
 
 def reproduce(catalog: Catalog, seeds: list[int], overrides: dict | None = None) -> dict:
     study = DD.study("epochwise_two_scale", seeds, overrides or {}, False)
-    run_local(plan_batches(study.settings, study.seeds, catalog), catalog, device="cpu")
+    DD.train(study, Trainer.local(catalog, "cpu"))
     return DD.signature(catalog, study)
 
 
+@pytest.mark.slow
 def test_two_scales_fall_rise_and_fall_again_and_equal_scales_do_not(tmp_path):
     cat = Catalog(tmp_path / "cat")
     sig = reproduce(cat, [0, 1, 2])
-    s = sig["summary"]
+    s = sig.summary
     assert s["n_runs"] == 3 and s["runs_with_peak"] == 3 and s["peak_present"] is True
-    for r in sig["per_run"]:
+    for r in sig.per_run:
         assert r["first_min_at"] < r["peak_at"] < r["second_min_at"]
         assert r["rise"] > 0.1 and r["second_descent"] > 0.1  # test MSE units; σ² = 0.04
         assert r["train_error_at_peak"] > 0.05  # the peak comes before the training set is fit
     assert s["second_min"]["mean"] < s["first_min"]["mean"]  # the second descent goes lower
-    # what `phenolab phase` may map is what the signature has (bookkeeping aside)
-    keys = set(s) | set(sig["per_run"][0])
-    assert set(DD.phase_fields("epochwise_two_scale")) == keys - {"n_runs", "run_id", "seed"}
+    # what `phenolab phase` may map is what the signature has (bookkeeping aside), every key described
+    keys = set(s) | set(sig.per_run[0])
+    fields = DD.fields("epochwise_two_scale")
+    assert set(fields.mappable()) == keys - {"n_runs", "run_id", "seed"}
+    assert all(fields.get(k) is not None for k in keys)
     # same data and budget, equal scales (lr lowered: the isotropic spectrum is wider): no second descent
     ctrl = reproduce(cat, [0, 1, 2], {"task.slow_scale": 1.0, "optim.lr": 0.1})
-    assert ctrl["summary"]["peak_present"] is False
-    assert all(r["second_descent"] is None or r["second_descent"] < 0.01 for r in ctrl["per_run"])
+    assert ctrl.summary["peak_present"] is False
+    assert all(r["second_descent"] is None or r["second_descent"] < 0.01 for r in ctrl.per_run)
 
 
 def test_two_scale_data_have_the_documented_scales_and_signal_shares():
@@ -84,14 +87,15 @@ def test_no_peak_is_looked_for_on_the_initial_plateau():
     assert learning_start(test) == 6 and learning_start(np.full(4, 0.5)) == 0
 
 
+@pytest.mark.slow
 def test_mnist1d_setting_records_the_noisy_label_fit_its_signature_reads(tmp_path):
     # the real `epochwise` setting, 3 epochs: the measure is recorded and read at every evaluation
     cat = Catalog(tmp_path / "cat")
     study = DD.study("epochwise", [0], {"schedule.epochs": 3, "eval.points": 12}, False)
-    run_local(plan_batches(study.settings, study.seeds, cat), cat, device="cpu")
+    DD.train(study, Trainer.local(cat, "cpu"))
     sig = DD.signature(cat, study)
-    fits = [row["noisy_fit"] for row in sig["mean_curve"]]
+    fits = [row["noisy_fit"] for row in sig.extra["mean_curve"]]
     assert len(fits) == 12 and all(0.0 <= f <= 1.0 for f in fits)
     assert abs(fits[0] - 0.1) < 0.05  # at init a changed label is predicted about as often as any class
-    run = sig["per_run"][0]
+    run = sig.per_run[0]
     assert set(run) >= {"noisy_fit_at_first_min", "noisy_fit_at_peak", "noisy_fit_at_second_min"}

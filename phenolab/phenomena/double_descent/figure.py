@@ -14,14 +14,15 @@ import numpy as np
 import pandas as pd
 
 from phenolab.figures import pyplot
+from phenolab.phenomena import Signature
 
 
-def double_descent_figure(sig: dict[str, Any], out: str | Path) -> Path:
+def double_descent_figure(sig: Signature, out: str | Path) -> Path:
     """Save the figure of `sig` (from `study_signature`) to `out` and return its path."""
-    rows = pd.DataFrame(sig["per_capacity"])
-    summ = sig["summary"]
-    label = sig["axis"]["label"]
-    err = "test MSE" if sig["error"] == "test_mse" else "error"
+    rows = pd.DataFrame(sig.extra["per_capacity"])
+    summ = sig.summary
+    label = sig.extra["axis"]["label"]
+    err = "test MSE" if sig.extra["error"] == "test_mse" else "error"
     panels = ["capacity", "params"]
     if "variance" in rows:
         panels.append("bias_variance")
@@ -54,7 +55,7 @@ def double_descent_figure(sig: dict[str, Any], out: str | Path) -> Path:
                 ax.set_yscale("log")
                 ax.set_ylim(bottom=max(float(rows[["bias", "variance"]].min().min()), top * 1e-4))
         else:  # vs raw parameters; a sample-wise sweep has one raw count, so vs n there
-            samplewise = sig["axis"]["side"] == "below"
+            samplewise = sig.extra["axis"]["side"] == "below"
             x = rows["capacity"] if samplewise else _per_output(rows)
             ax.plot(x, rows["p_eff_test"], "o-", ms=3, label="p̂ on test inputs")
             ax.plot(x, rows["p_eff_train"], "o-", ms=3, label="p̂ on train inputs")
@@ -72,8 +73,8 @@ def double_descent_figure(sig: dict[str, Any], out: str | Path) -> Path:
         ax.legend(frameon=False, fontsize=8)
     seeds = summ.get("n_seeds")
     verdict = "peak present" if summ.get("peak_present") else "no peak beyond the seed spread"
-    quick = " (--quick)" if sig.get("note") else ""
-    fig.suptitle(f"double descent · {sig['setting']}{quick} · {verdict} (mean ± sd over {seeds} seeds)")
+    quick = " (--quick)" if sig.note else ""
+    fig.suptitle(f"double descent · {sig.setting}{quick} · {verdict} (mean ± sd over {seeds} seeds)")
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

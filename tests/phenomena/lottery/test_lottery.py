@@ -6,36 +6,32 @@ reproduces from the catalog."""
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.utils.prune as torch_prune
-from typer.testing import CliRunner
 
 import phenolab  # noqa: F401  (registers tasks, models, phenomena)
 from phenolab._rng import generators
 from phenolab.catalog import Catalog
-from phenolab.cli import app
 from phenolab.engine import train
-from phenolab.phenomena.lottery import LOTTERY, error_barrier, interpolation_errors, lottery_signature
-from phenolab.phenomena.pruning import (
-    LotteryPlan,
+from phenolab.phenomena import Trainer
+from phenolab.phenomena.lottery import LOTTERY
+from phenolab.phenomena.lottery.plan import LotteryPlan, study_model, study_work
+from phenolab.phenomena.lottery.rounds import load_final, run_rounds
+from phenolab.phenomena.lottery.signature import error_barrier, interpolation_errors, lottery_signature
+from phenolab.pruning import (
     expected_survivors,
     full_masks,
     layer_rates,
-    load_final,
     prune_round,
     remaining_fraction,
-    run_rounds,
     shuffle_masks,
-    study_model,
-    study_work,
 )
 from phenolab.settings import SettingError, resolve_setting, validate_setting
 from phenolab.tasks import build_task
+from tests.helpers import invoke, run_subprocess
 
 NAME = "frankle_carbin2019_mnist1d"
 # LeNet-300-100 shrunk to 100-50 on 1600 MNIST-1D points, 10 epochs, AdamW with weight decay,
@@ -53,10 +49,11 @@ TINY = {"task.num_samples": 300, "model.widths": [16, 8], "schedule.epochs": 3, 
 def study(tmp_path_factory):
     """The reduced study trained to 2 rounds, then extended to 3 (a resumed study)."""
     cat = Catalog(tmp_path_factory.mktemp("lottery") / "cat")
-    written_2 = LOTTERY.execute(LOTTERY.study(NAME, SEEDS, REDUCED, False, {"rounds": ROUNDS - 1}), cat, None)
+    trainer = Trainer.local(cat)
+    written_2 = LOTTERY.train(LOTTERY.study(NAME, SEEDS, REDUCED, False, {"rounds": ROUNDS - 1}), trainer)
     full = LOTTERY.study(NAME, SEEDS, REDUCED, False, {"rounds": ROUNDS})
-    written_3 = LOTTERY.execute(full, cat, None)
-    return cat, full, full.options["plan"], written_2, written_3
+    written_3 = LOTTERY.train(full, trainer)
+    return cat, full, full.plan, written_2, written_3
 
 
 def _weight_names(plan):
@@ -64,6 +61,7 @@ def _weight_names(plan):
     return model.weight_names(model.init([torch.Generator()]))
 
 
+@pytest.mark.slow
 def test_study_resumes_at_the_round_it_reached(study):
     cat, full, plan, written_2, written_3 = study
     # rounds 0-2: dense + round-0 copy, 3 controls x 2 rounds, round-2 copy; each x 3 seeds
@@ -71,10 +69,11 @@ def test_study_resumes_at_the_round_it_reached(study):
     round3 = {plan.run(ROUNDS, c).id for c in ("ticket", "reinit", "shuffle")} | {
         plan.run(ROUNDS, "ticket", "alternate").id}
     assert len(written_3) == 12 and {r.rsplit("-", 1)[0] for r in written_3} == round3
-    assert LOTTERY.execute(full, cat, None) == []  # nothing left to train
+    assert LOTTERY.train(full, Trainer.local(cat)) == []  # nothing left to train
     assert cat.integrity_check() == "ok"
 
 
+@pytest.mark.slow
 def test_mask_sparsity_is_exactly_what_was_asked_each_round(study):
     cat, _, plan, _, _ = study
     names = _weight_names(plan)
@@ -98,6 +97,7 @@ def test_mask_sparsity_is_exactly_what_was_asked_each_round(study):
         previous = ticket
 
 
+@pytest.mark.slow
 def test_pruned_weights_stay_exactly_zero_through_adamw_and_weight_decay(study):
     cat, _, plan, _, _ = study
     assert plan.base.optim.name == "adamw" and plan.base.optim.weight_decay > 0
@@ -116,6 +116,7 @@ def test_pruned_weights_stay_exactly_zero_through_adamw_and_weight_decay(study):
     assert remaining_fraction(masks).tolist() == pytest.approx([0.14] * 3, abs=0.01)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optim", [{"name": "adam", "weight_decay": 0.1},
                                    {"name": "sgd", "momentum": 0.9, "weight_decay": 0.1}])
 def test_engine_masks_hold_through_optimizer_state(optim):
@@ -131,6 +132,7 @@ def test_engine_masks_hold_through_optimizer_state(optim):
         assert (masked[n][m == 0] == 0).all()
 
 
+@pytest.mark.slow
 def test_masks_equal_torch_prune_l1_unstructured(study):
     cat, _, plan, _, _ = study
     names = _weight_names(plan)
@@ -168,6 +170,7 @@ def test_global_scope_and_shuffle_keep_counts():
         assert not torch.equal(shuffled[n], masks[n])
 
 
+@pytest.mark.slow
 def test_rewinding_to_step_k_equals_the_run_at_step_k():
     setting = resolve_setting(NAME, TINY)
     plan = LotteryPlan(setting, rounds=1, rewind_step=7)
@@ -180,6 +183,7 @@ def test_rewinding_to_step_k_equals_the_run_at_step_k():
     assert not torch.equal(full.params["w0"], theta_k["w0"])
 
 
+@pytest.mark.slow
 def test_merged_batch_equals_per_model_training(tmp_path):
     setting = resolve_setting(NAME, TINY)
     plan = LotteryPlan(setting, rounds=1, rewind_step=4)
@@ -193,6 +197,7 @@ def test_merged_batch_equals_per_model_training(tmp_path):
     assert a.run(written[-1])["replicas_in_batch"] == 8  # 3 controls + the copy, 2 seeds each
 
 
+@pytest.mark.slow
 def test_progress_counts_every_batch_up_to_the_study_total(tmp_path):
     plan = LotteryPlan(resolve_setting(NAME, TINY), rounds=2, rewind_step=4)
     runs, steps = study_work(plan, [0, 1])
@@ -207,34 +212,37 @@ def test_progress_counts_every_batch_up_to_the_study_total(tmp_path):
     assert again[-1] == (steps, runs) and len(again) == 4  # stored batches count as done: source, rounds 0-2
 
 
+@pytest.mark.slow
 def test_reproduce_draws_a_progress_bar_over_the_rounds(tmp_path, monkeypatch):
     monkeypatch.setenv("PHENOLAB_PROGRESS", "1")  # the bar is drawn on a terminal only, unless asked
     args = ["reproduce", "lottery", "--setting", NAME, "--seeds", "2", "--rounds", "1", "--catalog", str(tmp_path)]
     for key, value in TINY.items():
         args += ["--set", f"{key}={json.dumps(value)}"]
-    res = CliRunner().invoke(app, args, catch_exceptions=False)
+    res = invoke(*args)
     assert res.exit_code == 0, res.output
     runs, steps = LOTTERY.staged_work(LOTTERY.study(NAME, [0, 1], TINY, False, {"rounds": 1}))
     assert "training lottery" in res.stderr and f"{steps}/{steps} steps · runs {runs}/{runs}" in res.stderr
 
 
+@pytest.mark.slow
 def test_ticket_beats_both_controls_at_high_sparsity(study):
     cat, _, plan, _, _ = study
     sig = lottery_signature(cat, plan, SEEDS)
-    acc = {(r["round"], r["control"], r["seed"]): r["test_acc"] for r in sig["per_run"]}
+    acc = {(r["round"], r["control"], r["seed"]): r["test_acc"] for r in sig.per_run}
     gaps = {c: [acc[ROUNDS, "ticket", s] - acc[ROUNDS, c, s] for s in SEEDS] for c in ("reinit", "shuffle")}
-    print(f"\nat {100 * sig['fractions'][ROUNDS]:.1f}% of weights: ticket - reinit {gaps['reinit']}, "
+    print(f"\nat {100 * sig.extra['fractions'][ROUNDS]:.1f}% of weights: ticket - reinit {gaps['reinit']}, "
           f"ticket - shuffle {gaps['shuffle']}")
     assert min(gaps["reinit"]) > 0 and min(gaps["shuffle"]) > 0  # every seed, both controls
-    advantage = [v for k, v in sig["summary"].items() if k.startswith("ticket advantage")]
+    advantage = [v for k, v in sig.summary.items() if k.startswith("ticket advantage")]
     assert advantage and all(a["mean"] > 0 for a in advantage)
-    assert sig["summary"]["ticket matches dense down to (% weights)"] is not None
-    assert sig["summary"]["reinit matches dense down to (% weights)"] is None
+    assert sig.summary["ticket matches dense down to (% weights)"] is not None
+    assert sig.summary["reinit matches dense down to (% weights)"] is None
 
 
+@pytest.mark.slow
 def test_instability_endpoints_are_the_stored_runs(study):
     cat, _, plan, _, _ = study
-    rows = lottery_signature(cat, plan, SEEDS)["instability"]
+    rows = lottery_signature(cat, plan, SEEDS).extra["instability"]
     # every copy in the catalog: rounds 0 and 2 from the 2-round study, 3 from its extension
     assert [(r["rewind_step"], r["round"]) for r in rows] == [(0, 0), (0, ROUNDS - 1), (0, ROUNDS)]
     for row in rows:
@@ -252,13 +260,14 @@ def test_instability_endpoints_are_the_stored_runs(study):
     assert np.allclose(error_barrier(same), 0)  # a run with itself: no barrier
 
 
+@pytest.mark.slow
 def test_reproduce_cli_reuses_catalog_and_prints_json(study, tmp_path):
     cat, _, _, _, _ = study
     args = ["reproduce", "lottery", "--setting", NAME, "--seeds", "3", "--rounds", str(ROUNDS), "--json",
             "--catalog", str(cat.path)]
     for key, value in REDUCED.items():
         args += ["--set", f"{key}={json.dumps(value)}"]
-    res = CliRunner().invoke(app, args, catch_exceptions=False)
+    res = invoke(*args)
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert out["trained"] == 0 and out["dense_test_acc"]["n"] == 3
@@ -266,6 +275,7 @@ def test_reproduce_cli_reuses_catalog_and_prints_json(study, tmp_path):
     assert len(out["per_run"]) == 3 * (1 + 3 * ROUNDS)
 
 
+@pytest.mark.slow
 def test_bad_options_are_one_line_and_write_nothing(tmp_path):
     with pytest.raises(SettingError, match="--rounds 0"):
         LOTTERY.study(NAME, [0], TINY, False, {"rounds": 0})
@@ -276,10 +286,7 @@ def test_bad_options_are_one_line_and_write_nothing(tmp_path):
     with pytest.raises(SettingError, match="model.name 'linear'"):
         LOTTERY.study(NAME, [0], {"model.name": "linear", "optim.name": "lstsq"}, False, {})
     cat = tmp_path / "cat"
-    env = dict(os.environ, PHENOLAB_THREADS="1")
-    res = subprocess.run([sys.executable, "-c", "from phenolab.cli import main; main()", "reproduce", "lottery",
-                          "--rounds", "0", "--catalog", str(cat)], env=env, capture_output=True, text=True,
-                         timeout=120)
+    res = run_subprocess("reproduce", "lottery", "--rounds", "0", "--catalog", cat, cwd=tmp_path, timeout=120)
     assert res.returncode == 2 and "--rounds 0" in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert not (cat / "catalog.db").exists()
 

@@ -1,9 +1,9 @@
 """The double-descent signature of a study, read from the catalog.
 
-Per run (seed): the curve over capacities (`double_descent_curve.curve_signature`); then mean ± sd
-over seeds; then, on the mean curve, `peak_present`. Per capacity: mean and sd of train/test
-error, the bias–variance split over seeds and, for least-squares models, effective parameters
-(`bias_variance`). Test error is 1 − accuracy for classification and the test MSE for regression;
+Per run (seed): the curve over capacities (`curve.curve_signature`); then mean ± sd over seeds;
+then, on the mean curve, `peak_present`. Per capacity: mean and sd of train/test error, the
+bias–variance split over seeds and, for least-squares models, effective parameters
+(`explanations`). Test error is 1 − accuracy for classification and the test MSE for regression;
 a regression model "interpolates" when its train MSE is ≤ 1% of the zero predictor's (the step-0
 train loss: least-squares readouts start at zero).
 """
@@ -11,46 +11,80 @@ train loss: least-squares readouts start at zero).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from phenolab.catalog import Catalog, run_id_for
-from phenolab.engine.evaluate import outputs as model_outputs
-from phenolab.phenomena._base import Study, stat
-from phenolab.phenomena.bias_variance import (
-    ce_decomposition,
-    effective_parameters,
-    linear_bias_variance,
-    min_norm_excess_risk,
-    mse_decomposition,
-)
-from phenolab.phenomena.double_descent_curve import (
+from phenolab.phenomena import Fields, RowTable, Signature, SignatureField, stat
+from phenolab.phenomena.double_descent.curve import (
     curve_signature,
     interpolation_threshold,
     most_prominent_peak,
     peak_present,
 )
+from phenolab.phenomena.double_descent.explanations import explain
 from phenolab.settings import Setting
 
-P_EFF_EVAL_POINTS = 2000  # test inputs on which effective parameters are counted
+if TYPE_CHECKING:
+    from phenolab.phenomena.double_descent import DoubleDescentStudy
 RUN_FIELDS = ("threshold", "threshold_params", "threshold_params_per_n", "peak", "peak_params", "peak_height",
               "peak_prominence", "first_min", "first_min_at", "last", "peak_ratio", "peak_minus_threshold",
               "peak_steps_from_threshold")
-# what `study_signature`'s summary holds besides RUN_FIELDS' mean ± sd (`phenolab phase --metric`);
-# mean_curve_exact_fit only for least-squares classifiers, early_stopping_* only for trained nets
-SUMMARY_FIELDS = ("runs_with_peak", "peak_present", "mean_curve_peak", "mean_curve_threshold",
-                  "mean_curve_peak_height", "mean_curve_first_min", "mean_curve_last", "mean_curve_exact_fit",
-                  "peak_rise", "seed_spread", "variance_peak", "variance_peak_value", "variance_peak_at_error_peak",
-                  "early_stopping_peak_present", "early_stopping_peak_rise", "early_stopping_seed_spread",
-                  "early_stopping_peak", "early_stopping_min", "early_stopping_last")
-_CACHE: dict[tuple, dict[str, Any]] = {}
+F = SignatureField
+CAP = "capacity"  # the swept axis' own unit: hidden units, random features or training samples
+FIELDS = Fields(
+    F("threshold", "interpolation threshold: the smallest capacity whose train error is ≤ 1% (sample-wise: the "
+      "largest n still fit)", CAP),
+    F("threshold_params", "trained parameters at the threshold", "parameters"),
+    F("threshold_params_per_n", "trained parameters per training sample at the threshold", "parameters / sample"),
+    F("peak", "capacity of the most prominent interior maximum of the test error", CAP),
+    F("peak_params", "trained parameters at the peak", "parameters"),
+    F("peak_height", "test error at the peak", "test error"),
+    F("peak_prominence", "how far the peak rises above the lowest point on each side (the smaller rise)",
+      "test error"),
+    F("first_min", "lowest test error before the peak", "test error"),
+    F("first_min_at", "capacity of the first minimum", CAP),
+    F("last", "test error at the largest capacity", "test error"),
+    F("peak_ratio", "peak height / first minimum", "×"),
+    F("peak_minus_threshold", "peak capacity − threshold capacity", CAP),
+    F("peak_steps_from_threshold", "grid points from the threshold to the peak", "grid points"),
+    F("has_peak", "the run's curve has an interior peak"),
+    F("runs_with_peak", "runs whose own curve has an interior peak", "runs"),
+    F("peak_present", "the mean curve's peak rises above both side minima by more than the seed spread"),
+    F("mean_curve_peak", "capacity of the mean curve's peak", CAP),
+    F("mean_curve_threshold", "interpolation threshold of the mean curve", CAP),
+    F("mean_curve_peak_height", "mean test error at the mean curve's peak", "test error"),
+    F("mean_curve_first_min", "mean test error at the mean curve's first minimum", "test error"),
+    F("mean_curve_last", "mean test error at the largest capacity", "test error"),
+    F("mean_curve_exact_fit", "least-squares classifiers: the smallest capacity whose train MSE is ≤ 1% of the zero "
+      "predictor's (Belkin et al.'s threshold)", CAP),
+    F("peak_rise", "the mean curve's peak prominence (on log10 MSE for regression)", "test error"),
+    F("seed_spread", "largest sd over seeds among the peak and its two minima", "test error"),
+    F("variance_peak", "capacity where the variance over seeds peaks", CAP),
+    F("variance_peak_value", "the variance term there", "test loss"),
+    F("variance_peak_at_error_peak", "the variance peaks within one grid point of the test error's peak"),
+    F("early_stopping_peak_present", "the curve of each run's best evaluated test error still has a peak beyond "
+      "the seed spread (optimal early stopping)"),
+    F("early_stopping_peak_rise", "that curve's peak prominence", "test error"),
+    F("early_stopping_seed_spread", "that curve's seed spread at its peak", "test error"),
+    F("early_stopping_peak", "capacity of that curve's peak", CAP),
+    F("early_stopping_min", "lowest test error under optimal early stopping", "test error"),
+    F("early_stopping_last", "test error under optimal early stopping at the largest capacity", "test error"),
+    F("peak_judged_on", "what peak_present is read on: test error, or log10 test MSE for regression", phase=False),
+    F("n_train", "training samples", "samples", phase=False),
+    F("n_seeds", "seeds with runs at every capacity", "seeds", phase=False),
+    F("seed", "the run's seed", phase=False),
+)
+# the per-capacity rows printed under the summary (those a study has)
+CAPACITY_COLUMNS = ("capacity", "params", "train_mean", "test_mean", "test_sd", "bias", "variance", "p_eff_test")
+_CACHE: dict[tuple, Signature] = {}
 
 
-def study_signature(catalog: Catalog, study: Study) -> dict[str, Any]:
-    """The signature dict the CLI prints: summary (flat), per_run (one curve per seed), per_capacity."""
+def study_signature(catalog: Catalog, study: DoubleDescentStudy) -> Signature:
+    """Summary (flat), one curve per seed, and `per_capacity` (printed as a table, in --json)."""
     key = (str(catalog.path), tuple(s.id for s in study.settings), tuple(study.seeds), catalog.count_runs())
     if key not in _CACHE:
         _CACHE[key] = _modelwise(catalog, study)
@@ -102,8 +136,8 @@ def _parameter_count(setting: Setting, values: pd.DataFrame) -> float:
 
 
 # ---- model-, feature- and sample-wise sweeps ----------------------------------------------------
-def _modelwise(catalog: Catalog, study: Study) -> dict[str, Any]:
-    axis = study.options["axis"]
+def _modelwise(catalog: Catalog, study: DoubleDescentStudy) -> Signature:
+    axis = study.axis
     path, side = axis["path"], axis["side"]
     finals = [final_values(catalog, s, study.seeds) for s in study.settings]
     seeds = sorted(set.intersection(*[set(f.index) for f in finals])) if all(len(f) for f in finals) else []
@@ -168,12 +202,14 @@ def _modelwise(catalog: Catalog, study: Study) -> dict[str, Any]:
     if n_train:
         summary["n_train"] = n_train
     summary["n_seeds"] = k
-    return {"setting": study.setting_name, "setting_id": study.settings[0].id, "note": study.note,
-            "axis": {**axis, "values": caps.tolist()}, "error": "test_mse" if regression else "test_error",
-            "summary": summary, "per_run": per_run, "per_capacity": per_capacity}
+    extra = {"setting_id": study.settings[0].id, "axis": {**axis, "values": caps.tolist()},
+             "error": "test_mse" if regression else "test_error", "per_capacity": per_capacity}
+    table = RowTable(f"per {axis['label']} (mean ± sd over seeds)", CAPACITY_COLUMNS, per_capacity)
+    return Signature(study.setting_name, summary, per_run, study.note, extra,
+                     output=("per_capacity", "axis", "error"), tables=(table,))
 
 
-def _early_stopping(catalog: Catalog, study: Study, seeds: list[int], caps: np.ndarray,
+def _early_stopping(catalog: Catalog, study: DoubleDescentStudy, seeds: list[int], caps: np.ndarray,
                     per_capacity: list[dict[str, Any]]) -> dict[str, Any]:
     """The curve under optimal early stopping: each run's lowest test error over its evaluated
     steps (an oracle, like the optimal ridge: Nakkiran et al. 2019 find it removes or shrinks the
@@ -216,70 +252,3 @@ def _round(x: float | None) -> float | None:
 def _sd(x: np.ndarray) -> np.ndarray:
     """Sample sd over seeds (axis 0); zeros with one seed."""
     return x.std(0, ddof=1) if len(x) > 1 else np.zeros(x.shape[1:])
-
-
-# ---- explanations at one capacity ---------------------------------------------------------------
-def explain(catalog: Catalog, setting: Setting, seeds: list[int]) -> dict[str, Any]:
-    """Bias/variance (and effective parameters for least squares) at one capacity; {} when the
-    runs kept no final checkpoint (setting checkpoints='none')."""
-    if setting.task.name == "linear_regression":
-        return _linear_terms(setting, seeds)
-    if setting.checkpoints == "none":
-        return {}
-    from phenolab.models import build_model, model_class
-    from phenolab.tasks import build_task
-
-    dtype = torch.float64 if setting.dtype == "float64" else torch.float32
-    data = build_task(setting.task, seeds, model_class(setting.model.name).input_kind, dtype)
-    if not all(torch.equal(data.x_test[0], data.x_test[k]) for k in range(1, len(seeds))):
-        return {}  # seeds do not share a test set: no ensemble over them
-    model = build_model(setting.model, data.input_dim, data.out_dim, data.seq_len)
-    ckpts = [catalog.load_checkpoint(run_id_for(setting.id, s)) for s in seeds]
-    params = {n: torch.stack([c[n] for c in ckpts]).to(dtype) for n in ckpts[0]}
-    with torch.no_grad():
-        outputs = model_outputs(model, params, data.x_test, setting.eval.batch_size)
-    y = data.y_test[0]
-    if setting.loss == "ce":
-        out: dict[str, Any] = ce_decomposition(outputs, y)
-    else:
-        targets = torch.nn.functional.one_hot(y, data.num_classes) if data.num_classes else y
-        out = mse_decomposition(outputs, targets, y if data.num_classes else None)
-    if setting.optim.name == "lstsq":
-        out.update(_effective_parameters(model, params, data, setting.optim.ridge))
-    return out
-
-
-def _effective_parameters(model: Any, params: dict[str, torch.Tensor], data: Any, ridge: float) -> dict[str, float]:
-    with torch.no_grad():
-        phi_train = model.features(params, data.x_train)
-        phi_eval = model.features(params, data.x_test[:, :P_EFF_EVAL_POINTS])
-    test, train = zip(*(effective_parameters(phi_train[k], [phi_eval[k], phi_train[k]], ridge)
-                        for k in range(phi_train.shape[0])), strict=True)
-    return {"p_eff_test": float(np.mean(test)), "p_eff_train": float(np.mean(train))}
-
-
-def true_beta(cfg: Any, seed: int) -> torch.Tensor:
-    """β of a linear_regression run: the first draw of its "data" stream (see
-    `phenolab.tasks.regression.sample_replica`, whose documented draw order starts with β)."""
-    from phenolab._rng import generator
-
-    beta = torch.randn(cfg.d, generator=generator(seed, "data"), dtype=torch.float64)
-    return beta / beta.norm()
-
-
-def _linear_terms(setting: Setting, seeds: list[int]) -> dict[str, Any]:
-    """Exact bias², variance and effective parameters given each seed's design matrix, averaged
-    over seeds; plus the min-norm theory of Nakkiran et al. 2021 for the expected test MSE."""
-    from phenolab.tasks.regression import sample_replica
-
-    cfg, ridge = setting.task, setting.optim.ridge
-    rows = []
-    for seed in seeds:
-        x_train, _, x_test, _ = sample_replica(cfg, seed)
-        terms = linear_bias_variance(x_train, true_beta(cfg, seed), cfg.noise_std, ridge)
-        terms["p_eff_test"], terms["p_eff_train"] = effective_parameters(x_train, [x_test, x_train], ridge)
-        rows.append(terms)
-    out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
-    if ridge == 0:
-        out["theory_test_mse"] = min_norm_excess_risk(cfg.n_train, cfg.d, cfg.noise_std) + cfg.noise_std ** 2
-    return out

@@ -15,10 +15,18 @@ from typing import Any
 
 from phenolab.catalog import Catalog
 from phenolab.figures import pyplot
-from phenolab.phenomena._base import Study, first_step_at_least, stat, study_curves
+from phenolab.phenomena import Fields, Signature, SignatureField, Study, first_step_at_least, stat, study_curves
+from phenolab.phenomena.grokking.signature import THRESHOLD
 from phenolab.settings import Setting
 
-THRESHOLD = 0.99
+FIELDS = Fields(
+    SignatureField("t_test · *", "first evaluated step with test accuracy ≥ 99% under this variant (reached runs)",
+                   "steps"),
+    SignatureField("speed-up · *", "t_test of the baseline / t_test of this variant, per seed (a baseline that "
+                   "never reaches 99% counts as the budget: a lower bound)", "×"),
+    SignatureField("baseline_censored", "the baseline did not reach 99% test accuracy in some run, so speed-ups "
+                   "are lower bounds", phase=False),
+)
 
 
 def accelerator_variants(base: Setting) -> dict[str, Setting]:
@@ -35,9 +43,9 @@ def accelerator_variants(base: Setting) -> dict[str, Setting]:
     }
 
 
-def compare_signature(catalog: Catalog, study: Study) -> dict[str, Any]:
-    """Steps to 99% test accuracy per variant and seed, and each variant's speed-up."""
-    names: list[str] = study.options["variants"]
+def compare_signature(catalog: Catalog, study: Study, names: list[str]) -> Signature:
+    """Steps to 99% test accuracy per variant (`names`, one per study setting) and seed, and each
+    variant's speed-up."""
     curves = study_curves(catalog, study)
     t_test: dict[str, dict[int, float | None]] = {n: {} for n in names}
     budget = 0.0
@@ -64,16 +72,15 @@ def compare_signature(catalog: Catalog, study: Study) -> dict[str, Any]:
         rows.append({"variant": name, "reached": reached, "n": len(t_test[name]),
                      "t_test": summary[f"t_test · {name}"], "speedup": summary[f"speed-up · {name}"]})
     summary["baseline_censored"] = base_censored
-    return {"setting": study.setting_name, "note": study.note, "threshold": THRESHOLD, "budget": budget,
-            "summary": summary, "per_run": rows}
+    return Signature(study.setting_name, summary, rows, study.note, extra={"threshold": THRESHOLD, "budget": budget})
 
 
-def compare_figure(catalog: Catalog, study: Study, out: Path) -> Path:
+def compare_figure(catalog: Catalog, study: Study, names: list[str], out: Path) -> Path:
     """Test accuracy vs step, one line (mean ± sd over seeds) per variant."""
     curves = study_curves(catalog, study)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
-    for setting, name in zip(study.settings, study.options["variants"], strict=True):
+    for setting, name in zip(study.settings, names, strict=True):
         sub = curves[(curves.setting_id == setting.id) & (curves.metric == "test_acc")]
         stats = sub.groupby("step")["value"].agg(["mean", "std"]).reset_index().fillna(0.0)
         line, = ax.plot(stats["step"], stats["mean"], label=name)

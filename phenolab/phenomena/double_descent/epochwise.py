@@ -1,7 +1,7 @@
 """Epoch-wise double descent: test error over *training steps* falls, rises and falls again
 (Nakkiran et al. 2019, §6).
 
-Two settings. `epochwise` is the issue's: MNIST-1D with 30% label noise and a deep MLP (six
+Two settings. `epochwise`: MNIST-1D with 30% label noise and a deep MLP (six
 hidden layers of 256, Adam), after Kubo, Uda & Iida 2026, who see it in deep MLPs and not in
 shallow ones. The test error falls while the clean labels are learned, rises while the noisy ones
 are memorised (the peak comes at a train error of ~5–10%), and falls again once they all are;
@@ -16,7 +16,7 @@ threshold (ascent), and only much later learns the signal carried by the slow, s
 which also act as an implicit ridge on the fast ones (second descent). Equal scales
 (`task.slow_scale=1`) remove the peak: the mechanism's prediction, measured in the tests.
 
-The signature reads the step axis like `double_descent_curve` reads capacities: the most prominent
+The signature reads the step axis as `curve` reads capacities: the most prominent
 interior peak of the test error over evaluated steps (a run's on its median of three, and only once
 the error has made a third of its fall: `learning_start`), the minima on its two sides, and, on the
 mean curve, `peak_present` (rise above both minima larger than the seed spread).
@@ -32,66 +32,42 @@ import pandas as pd
 
 from phenolab.catalog import Catalog
 from phenolab.figures import pyplot
-from phenolab.phenomena._base import Study, stat, study_curves
-from phenolab.phenomena.double_descent_curve import INTERPOLATION_ERROR, most_prominent_peak, peak_present
-from phenolab.settings import register_setting
+from phenolab.phenomena import Fields, Signature, SignatureField, Study, stat, study_curves
+from phenolab.phenomena.double_descent.curve import INTERPOLATION_ERROR, most_prominent_peak, peak_present
 
-EPOCHWISE_SETTINGS: set[str] = set()
 PROMINENCE_TOL = 1e-6  # relative to the peak: below it a "peak" is rounding on a flat curve
 RUN_FIELDS = ("first_min", "first_min_at", "peak_height", "peak_at", "second_min", "second_min_at", "last",
               "rise", "second_descent", "peak_prominence", "train_error_at_peak", "interpolation_step",
               "noisy_fit_at_first_min", "noisy_fit_at_peak", "noisy_fit_at_second_min")
 NOISY_FIT = "label_fit"  # the measure's curve: share of the noise-changed training labels fit
-# the study's summary beyond mean ± sd of RUN_FIELDS (fields a phase diagram may map)
-SUMMARY_FIELDS = ("runs_with_peak", "peak_present", "mean_rise", "spread")
-
-
-def register_epochwise(name: str, data: dict[str, Any], *, source: str, description: str) -> None:
-    """A named setting whose double-descent study is over steps, not capacities."""
-    register_setting(name, data, source=source, description=description)
-    EPOCHWISE_SETTINGS.add(name)
-
-
-register_epochwise(
-    "epochwise_two_scale",
-    {
-        "task": {"name": "linear_regression", "d": 600, "n_train": 400, "n_test": 2000, "noise_std": 0.2,
-                 "slow_dims": 400, "slow_scale": 0.05, "slow_signal": 0.5},
-        "model": {"name": "linear"},
-        "optim": {"name": "sgd", "lr": 0.25},
-        "schedule": {"steps": 8000},
-        "loss": "mse",
-        "eval": {"points": 80},
-        "dtype": "float64",
-    },
-    source="two-scale linear regression after Pezeshki, Mitra, Bengio & Lajoie 2022 ('Multi-scale feature "
-    "learning dynamics: insights for double descent') and Heckel & Yilmaz 2021: x = (x_fast, 0.05·x_slow), "
-    "x ~ N(0, I), 200 fast + 400 slow inputs, half the signal variance on each block, noise σ = 0.2, "
-    "n_train = 400, linear model from zero, full-batch gradient descent lr 0.25 on the MSE, 8000 steps",
-    description="test MSE over steps: down (fast inputs), up (noise fit through them), down again (slow "
-    "inputs); seconds on a CPU. task.slow_scale=1 removes the peak",
+SUMMARY_FIELDS = ("runs_with_peak", "peak_present", "mean_rise", "spread")  # beyond RUN_FIELDS' mean ± sd
+F = SignatureField
+FIELDS = Fields(
+    F("first_min", "lowest test error before the peak", "test error"),
+    F("first_min_at", "step of the first minimum", "steps"),
+    F("peak_height", "test error at the most prominent interior peak over steps", "test error"),
+    F("peak_at", "step of the peak", "steps"),
+    F("second_min", "lowest test error after the peak", "test error"),
+    F("second_min_at", "step of the second minimum", "steps"),
+    F("last", "test error at the last step", "test error"),
+    F("rise", "peak height − first minimum", "test error"),
+    F("second_descent", "peak height − second minimum", "test error"),
+    F("peak_prominence", "the smaller of rise and second descent", "test error"),
+    F("train_error_at_peak", "train error at the peak (share of step 0's for regression)", "train error"),
+    F("interpolation_step", "first evaluated step with train error ≤ 1%", "steps"),
+    F("noisy_fit_at_first_min", "share of the noise-changed training labels fit at the first minimum", "share"),
+    F("noisy_fit_at_peak", "share of the noise-changed training labels fit at the peak", "share"),
+    F("noisy_fit_at_second_min", "share of the noise-changed training labels fit at the second minimum", "share"),
+    F("has_peak", "the run's (median-of-three) curve has an interior peak after learning starts"),
+    F("runs_with_peak", "runs with a peak", "runs"),
+    F("peak_present", "the mean curve's peak rises above both side minima by more than the seed spread"),
+    F("mean_rise", "the mean curve's peak prominence", "test error"),
+    F("spread", "largest sd over seeds among the mean curve's peak and its two minima", "test error"),
+    F("n_runs", "runs read", "runs", phase=False),
+    F("run_id", "the run", phase=False),
+    F("seed", "the run's seed", phase=False),
 )
 
-
-register_epochwise(
-    "epochwise",
-    {
-        "task": {"name": "mnist1d", "num_samples": 16000, "train_split": 0.25, "label_noise": 0.3},
-        "model": {"name": "mlp", "width": 256, "depth": 6},
-        "optim": {"name": "adam", "lr": 1e-3},
-        "schedule": {"epochs": 300, "batch_size": 100},
-        "loss": "ce",
-        "eval": {"points": 60},
-        "measures": ["label_fit"],
-    },
-    source="phenolab's MNIST-1D setting after Kubo, Uda & Iida 2026 ('Deep exploration of epoch-wise double "
-    "descent in noisy data': deep MLPs, 30% label noise, Adam): the Greydanus & Kobak data (4000 train / 12000 "
-    "test), 30% of training labels redrawn uniformly, MLP 40→256×6→10 ReLU (six hidden layers), PyTorch "
-    "default init, Adam lr 1e-3, batch 100, 300 epochs, cross-entropy, 60 log-spaced evaluations; records the share "
-    "of noise-changed training labels fit (label_fit)",
-    description="test error over steps on MNIST-1D: down, up while the noisy labels are fit, down again once "
-    "they are; minutes on a CPU",
-)
 
 def run_curve(df: pd.DataFrame) -> pd.DataFrame:
     """One run's test and train error by step: 1 − accuracy for classification; for regression the
@@ -161,7 +137,7 @@ def curve_signature(steps: np.ndarray, test_error: np.ndarray, train_error: np.n
     return out
 
 
-def epochwise_signature(catalog: Catalog, study: Study) -> dict[str, Any]:
+def epochwise_signature(catalog: Catalog, study: Study) -> Signature:
     """Per run and mean ± sd over seeds, then `peak_present` on the mean curve."""
     curves = study_curves(catalog, study)
     per_run, by_seed = [], {}
@@ -173,8 +149,8 @@ def epochwise_signature(catalog: Catalog, study: Study) -> dict[str, Any]:
                               noisy_fit=fit)
         per_run.append({"run_id": run_id, "seed": int(seed), **sig})
     if not by_seed:
-        return {"setting": study.setting_name, "axis": "step", "per_run": [], "summary": {"n_runs": 0},
-                "mean_curve": []}
+        return Signature(study.setting_name, {"n_runs": 0}, [], study.note, {"axis": "step", "mean_curve": []},
+                         output=("axis",))
     test = pd.concat({s: c["test_error"] for s, c in by_seed.items()}, axis=1).dropna()
     train = pd.concat({s: c["train_error"] for s, c in by_seed.items()}, axis=1).reindex(test.index)
     mean, sd = test.mean(axis=1).to_numpy(), test.std(axis=1, ddof=1).fillna(0).to_numpy()
@@ -191,21 +167,21 @@ def epochwise_signature(catalog: Catalog, study: Study) -> dict[str, Any]:
         noisy = pd.concat({s: c["noisy_fit"] for s, c in by_seed.items()}, axis=1).reindex(test.index).mean(axis=1)
         for row, value in zip(mean_curve, noisy, strict=True):
             row["noisy_fit"] = float(value)
-    return {"setting": study.setting_name, "setting_id": study.settings[0].id, "axis": "step", "note": study.note,
-            "summary": summary, "per_run": per_run, "mean_curve": mean_curve,
-            "mean_curve_signature": curve_signature(steps, mean, train.mean(axis=1).to_numpy(), smooth=False)}
+    extra = {"setting_id": study.settings[0].id, "axis": "step", "mean_curve": mean_curve,
+             "mean_curve_signature": curve_signature(steps, mean, train.mean(axis=1).to_numpy(), smooth=False)}
+    return Signature(study.setting_name, summary, per_run, study.note, extra, output=("axis",))
 
 
-def epochwise_figure(sig: dict[str, Any], out: Path) -> Path:
+def epochwise_figure(sig: Signature, out: Path) -> Path:
     """Test and train error vs step (log x), mean ± sd over seeds, the two minima and the peak
     marked; on the right the same from half the first minimum's step on, its y axis fitted to the
     test error there (the peak can be a few points on a fall from chance)."""
     plt = pyplot()
 
-    mc = pd.DataFrame(sig["mean_curve"])
+    mc = pd.DataFrame(sig.extra["mean_curve"])
     mc = mc[mc["step"] >= 1] if len(mc) else mc  # log x: step 0 (the zero model) is off the axis
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    ms = sig.get("mean_curve_signature") or {}
+    ms = sig.extra.get("mean_curve_signature") or {}
     for ax, zoom in zip(axes, (False, True), strict=True):
         part = mc
         if zoom and len(mc) and ms.get("first_min_at") is not None:
@@ -226,10 +202,10 @@ def epochwise_figure(sig: dict[str, Any], out: Path) -> Path:
                 pad = 0.1 * float(hi.max() - lo.min())
                 ax.set_ylim(float(lo.min()) - pad, float(hi.max()) + pad)
         ax.set(xscale="log", xlabel="step")
-    n = sig["summary"].get("n_runs", 0)
-    present = sig["summary"].get("peak_present")
+    n = sig.summary.get("n_runs", 0)
+    present = sig.summary.get("peak_present")
     axes[0].set(ylabel="error (test: MSE or 1 − acc; train: share of step 0)",
-                title=f"epoch-wise double descent · {sig['setting']} (n={n}, peak_present={present})")
+                title=f"epoch-wise double descent · {sig.setting} (n={n}, peak_present={present})")
     axes[1].set(title="from half the first minimum's step (test error's range)")
     axes[0].legend(loc="center left")
     fig.tight_layout()

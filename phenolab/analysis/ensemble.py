@@ -1,0 +1,56 @@
+"""Ensemble statistics over replicas that share a test set: bias–variance decompositions.
+
+The "main" prediction is the ensemble's:
+
+- squared error (Adlam & Pennington 2020, the classical decomposition): main f̄ = mean over
+  members of the outputs; bias² = MSE of f̄; variance = mean over members of the squared distance
+  of a member's outputs to f̄. Both average over test points and outputs, as the training loss does.
+- cross-entropy (Yang, Yu, You, Steinhardt & Ma 2020, "Rethinking bias-variance trade-off"): main
+  π̄ ∝ exp(mean log π_s) = softmax(mean logits); bias = CE(y, π̄); variance = mean over members of
+  KL(π̄ ‖ π_s).
+
+In both, bias + variance equals the members' mean test loss exactly (variance uses 1/K), so the
+"bias" is that of a K-member ensemble. For the 0-1 error they also give the ensemble's error
+(argmax of π̄ or f̄) and the disagreement, the mean share of test points where a member's prediction
+differs from the ensemble's (Domingos 2000). Members are typically seeds: then the variance is the
+total over init, data order, label-noise draw and training subset.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def ce_decomposition(logits: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """logits [K, M, C] of K seeds on M shared test points with labels y [M]."""
+    logp = torch.log_softmax(logits.double(), dim=-1)  # [K, M, C]
+    log_main = torch.log_softmax(logits.double().mean(0), dim=-1)  # log π̄, [M, C]
+    nll = -logp.gather(-1, y.expand(logp.shape[0], -1).unsqueeze(-1)).squeeze(-1)  # [K, M]
+    bias = float(-log_main.gather(-1, y.unsqueeze(-1)).mean())
+    variance = float((log_main.exp() * (log_main - logp)).sum(-1).mean())  # mean_s mean_x KL(π̄‖π_s)
+    out = {"mean_loss": float(nll.mean()), "bias": bias, "variance": variance}
+    out.update(_zero_one(logits.argmax(-1), log_main.argmax(-1), y))
+    return out
+
+
+def mse_decomposition(outputs: torch.Tensor, targets: torch.Tensor, labels: torch.Tensor | None = None,
+                      ) -> dict[str, float]:
+    """outputs [K, M, O] against targets [M, O] (one-hot for classification, with `labels` [M])."""
+    out64, t64 = outputs.double(), targets.double()
+    main = out64.mean(0)
+    res = {
+        "mean_loss": float((out64 - t64).pow(2).mean()),
+        "bias": float((main - t64).pow(2).mean()),
+        "variance": float((out64 - main).pow(2).mean()),
+    }
+    if labels is not None:
+        res.update(_zero_one(outputs.argmax(-1), main.argmax(-1), labels))
+    return res
+
+
+def _zero_one(pred: torch.Tensor, main: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    return {
+        "mean_error": float((pred != y).double().mean()),
+        "ensemble_error": float((main != y).double().mean()),
+        "disagreement": float((pred != main).double().mean()),
+    }
