@@ -29,12 +29,12 @@ test: venv-dev browser  ## set up and run the tests: ruff, then pytest
 	$(BIN)/ruff check phenolab tests bench examples
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
-browser:  ## headless Chromium for tests/test_browser.py (Debian packages; installed only when missing and root)
+browser:  ## headless Chromium for tests/report/test_browser.py (Debian packages; installed only when missing and root)
 	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
-		|| echo "browser: apt-get could not install chromium; tests/test_browser.py will be skipped"; \
-	else echo "browser: not root or no apt-get: install chromium and chromium-driver, or tests/test_browser.py is skipped"; fi
+		|| echo "browser: apt-get could not install chromium; tests/report/test_browser.py will be skipped"; \
+	else echo "browser: not root or no apt-get: install chromium and chromium-driver, or tests/report/test_browser.py is skipped"; fi
 
 bench: venv
 	$(BIN)/python bench/batched_vs_loop.py

@@ -20,7 +20,7 @@ from phenolab.execute import plan_batches, run_local  # noqa: E402
 from phenolab.reproduction import Reproduction, reproduce  # noqa: E402
 from phenolab.settings import Setting, SettingError, named_setting, resolve_setting  # noqa: E402
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def run(setting: Setting, seeds: list[int], catalog: Catalog | None = None, device: str = "auto") -> list[str]:

@@ -56,6 +56,7 @@ def plan_reproduction(phenomenon: str, setting: str | None = None, seeds: int | 
     if overrides is not None and not isinstance(overrides, Mapping):
         raise SettingError(f"overrides {overrides!r}: give a mapping of dotted fields to values")
     study = rep.study(name, seed_list(seeds), dict(overrides or {}), quick, rep.parse_options(options))
+    study.overrides = dict(overrides or {})
     return rep, study
 
 
@@ -101,8 +102,10 @@ def complete_reproduction(rep: Reproducible, study: Study, catalog: Catalog, tra
     stem = f"{rep.name}-{study.setting_name}-{study.settings[0].id}"
     fig = rep.figure(catalog, study, catalog.root / "figures" / f"{stem}.png")
     catalog.add_note("signature", f"{rep.name}:{study.setting_name}:{study.settings[0].id}",
-                     {"phenomenon": rep.name, **sig.stored(), "seeds": study.seeds, "figure": str(fig),
-                      "options": study.options.model_dump(mode="json", exclude_defaults=True)})
+                     {"phenomenon": rep.name, **sig.stored(), "setting_ids": [s.id for s in study.settings],
+                      "seeds": study.seeds, "figure": str(fig),
+                      "options": study.options.model_dump(mode="json", exclude_defaults=True),
+                      "overrides": study.overrides, "quick": study.quick})
     return Reproduction(rep.name, study, sig, rep.fields(study.setting_name), fig, written, catalog)
 
 

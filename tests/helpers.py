@@ -18,12 +18,13 @@ TINY_MLP = ["--set", "task.num_samples=300", "--set", "model.width=16", "--set",
             "--set", "eval.points=4"]
 
 
-def invoke(*args: object) -> Result:
-    """The CLI in-process through Typer's test runner; exceptions propagate (a SettingError is the
-    one-line error `phenolab.cli.main` would print)."""
+def invoke(*args: object, input: str | None = None, catch_exceptions: bool = False) -> Result:
+    """The CLI in-process through Typer's test runner, `input` typed on stdin; exceptions propagate
+    (a SettingError is the one-line error `phenolab.cli.main` would print) unless `catch_exceptions`,
+    which leaves them in `res.exception` with a non-zero `res.exit_code`."""
     from phenolab.cli import app
 
-    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+    return CliRunner().invoke(app, [str(a) for a in args], input=input, catch_exceptions=catch_exceptions)
 
 
 def ok(*args: object) -> str:
@@ -47,6 +48,17 @@ def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
         code = done.code if isinstance(done.code, int) else 0
     out = capsys.readouterr()
     return code, out.out, out.err
+
+
+def user_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: object) -> str:
+    """`run_main` on input it must refuse: asserts exit code 2 and exactly one line on stderr, and
+    returns that line (what was captured before the call is dropped)."""
+    capsys.readouterr()
+    code, _, err = run_main(monkeypatch, capsys, *args)
+    assert code == 2, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
 
 
 def run_subprocess(*args: object, cwd: Path, path: Path | str | None = None, timeout: int = 300,

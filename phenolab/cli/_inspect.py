@@ -88,16 +88,41 @@ def register(app: typer.Typer) -> None:
             print_json(cat.setting(ident))
 
     @app.command()
-    def settings(as_json: JsonOpt = False) -> None:
-        """List the named (canonical) settings and their sources."""
-        from phenolab.settings import NAMED_SETTINGS
+    def settings(
+        name: Annotated[str | None, typer.Argument(help="A named setting: show it whole (every field, its "
+                                                   "source, what the source published).")] = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """List the named (canonical) settings, or show one whole."""
+        import json
 
-        rows = [{"name": n.name, "source": n.source, "description": n.description}
-                for n in sorted(NAMED_SETTINGS.values(), key=lambda n: n.name)]
+        from phenolab.phenomena import PHENOMENA, unknown_name
+        from phenolab.settings import NAMED_SETTINGS, SettingError, named_setting
+
+        owner = {c.name: (ph.name, c) for ph in PHENOMENA.values() for c in ph.canonical}
+        if name is None:
+            rows = [{"name": n.name, "phenomenon": owner.get(n.name, ("",))[0], "description": n.description,
+                     "source": n.source} for n in sorted(NAMED_SETTINGS.values(), key=lambda n: n.name)]
+            if as_json:
+                print_json(rows)
+            else:
+                table = pd.DataFrame(rows).drop(columns=["source"])
+                console.print(_table(table, "named settings (`phenolab settings NAME` shows one whole)"))
+            return
+        if name not in NAMED_SETTINGS:
+            raise SettingError(unknown_name("setting", name, sorted(NAMED_SETTINGS)))
+        named, setting = NAMED_SETTINGS[name], named_setting(name)
+        phenomenon, canon = owner.get(name, ("", None))
+        info = {"name": name, "id": setting.id, "phenomenon": phenomenon, "source": named.source,
+                "description": named.description, "published": canon.published if canon else "",
+                "quick": dict(canon.quick) if canon else {}, "setting": setting.model_dump(mode="json")}
         if as_json:
-            print_json(rows)
-        else:
-            console.print(_table(pd.DataFrame(rows), "named settings"))
+            print_json(info)
+            return
+        for key in ("name", "id", "phenomenon", "description", "source", "published", "quick"):
+            if info[key]:
+                console.print(f"[bold]{key}[/]: {info[key]}", soft_wrap=True, highlight=False)
+        console.print(json.dumps(info["setting"], indent=2), soft_wrap=True, highlight=False, markup=False)
 
     @app.command()
     def plot(

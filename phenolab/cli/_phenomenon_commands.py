@@ -46,7 +46,7 @@ def setting_parameter(rep: Reproducible) -> list[inspect.Parameter]:
     if not isinstance(rep, Phenomenon):
         return []
     names = ", ".join(rep.setting_names())
-    help_text = f"Canonical setting: {names} (default {rep.default_setting}; `phenolab settings NAME` shows one)."
+    help_text = f"Canonical setting: {names} (default {rep.default_setting}; `phenolab settings NAME` shows one whole)."
     return [parameter("setting", Annotated[str | None, typer.Option("--setting", help=help_text)])]
 
 

@@ -31,40 +31,64 @@ QuickOpt = Annotated[bool, typer.Option("--quick", help="A shorter budget where 
 WIDE = 110  # terminal columns from which the signature table shows each field's description
 
 
-def signature_table(summary: dict[str, Any], fields: Fields, width: int) -> Table:
-    """The summary, one row per field: mean ± sd (n) or the value, its unit, and on a wide terminal
-    what it means (ids and numbers are never wrapped)."""
-    table = Table(title="signature (mean ± sd over seeds)")
-    for col in ("field", "mean", "sd", "n", "unit"):
-        table.add_column(col, justify="left" if col in ("field", "unit") else "right", no_wrap=col != "field")
-    described = width >= WIDE
-    if described:
-        table.add_column("meaning", overflow="fold")
+def signature_rows(summary: dict[str, Any], fields: Fields) -> list[dict[str, str]]:
+    """The summary as text cells: mean ± sd fields as numbers, a count per category one per line."""
+    rows = []
     for key, val in summary.items():
         f = fields.get(key)
-        meaning = [f.description if f else ""] if described else []
-        unit = f.unit if f else ""
+        row = {"field": key, "mean": "", "sd": "", "n": "", "unit": f.unit if f else "",
+               "meaning": f.description if f else ""}
         if isinstance(val, dict) and "mean" in val:
-            mean = "—" if val["mean"] is None else f"{val['mean']:.4g}"
-            sd = "—" if val["sd"] is None else f"{val['sd']:.3g}"
-            table.add_row(key, mean, sd, str(val["n"]), unit, *meaning)
+            row.update(mean="—" if val["mean"] is None else f"{val['mean']:.4g}",
+                       sd="—" if val["sd"] is None else f"{val['sd']:.3g}", n=str(val["n"]))
         elif isinstance(val, dict):
-            table.add_row(key, ", ".join(f"{k}: {v}" for k, v in val.items()), "", "", unit, *meaning)
+            row["mean"] = "\n".join(f"{k}: {v}" for k, v in val.items())
         else:
-            table.add_row(key, str(val), "", "", unit, *meaning)
+            row["mean"] = str(val)
+        rows.append(row)
+    return rows
+
+
+def fitted_table(title: str, columns: list[str], rows: list[dict[str, str]], width: int,
+                 flexible: tuple[str, ...] = ()) -> Table | str:
+    """A table whose cells are never cut: every column but the `flexible` ones is as wide as its
+    widest line; where that does not fit `width`, one record per line instead."""
+    def widest(col: str) -> int:
+        return max([len(col), *(len(line) for r in rows for line in r[col].splitlines())])
+
+    fixed = [c for c in columns if c not in flexible]
+    if sum(widest(c) + 3 for c in fixed) + 12 * len(flexible) > width:
+        lines = [title]
+        for r in rows:
+            lines.append("  " + "  ".join(f"{c}={r[c]}" if c != columns[0] else r[c]
+                                          for c in columns if r[c]).replace("\n", ", "))
+        return "\n".join(lines)
+    table = Table(title=title)
+    for col in columns:
+        if col in flexible:
+            table.add_column(col, overflow="fold", ratio=1)
+        else:
+            table.add_column(col, no_wrap=True, min_width=widest(col),
+                             justify="left" if col in (columns[0], "unit") else "right")
+    for r in rows:
+        table.add_row(*(r[c] for c in columns))
     return table
 
 
-def rows_table(rows: RowTable) -> Table:
+def signature_table(summary: dict[str, Any], fields: Fields, width: int) -> Table | str:
+    """The summary, one row per field: mean, sd and n (or the value), its unit, and on a wide
+    terminal what it means; ids and numbers are never cut or wrapped."""
+    columns = ["field", "mean", "sd", "n", "unit", *(["meaning"] if width >= WIDE else [])]
+    return fitted_table("signature (mean ± sd over seeds)", columns, signature_rows(summary, fields), width,
+                        flexible=("unit", "meaning"))
+
+
+def rows_table(rows: RowTable, width: int) -> Table | str:
     """A signature's extra table (e.g. one row per capacity), with the columns its rows have."""
-    table = Table(title=rows.title)
     cols = [c for c in rows.columns if any(c in r for r in rows.rows)]
-    for col in cols:
-        table.add_column(col, justify="right", no_wrap=True)
-    for r in rows.rows:
-        table.add_row(*("" if r.get(c) is None else f"{r[c]:.3g}" if isinstance(r[c], float) else str(r[c])
-                        for c in cols))
-    return table
+    cells = [{c: "" if r.get(c) is None else f"{r[c]:.3g}" if isinstance(r[c], float) else str(r[c]) for c in cols}
+             for r in rows.rows]
+    return fitted_table(rows.title, cols, cells, width)
 
 
 def run_reproduce(rep: Reproducible, *, setting: str | None = None, seeds: str = "5", quick: bool = False,
@@ -94,9 +118,9 @@ def run_reproduce(rep: Reproducible, *, setting: str | None = None, seeds: str =
                   f"the rest reused from {cat.path}", soft_wrap=True)
     if study.note:
         console.print(f"[yellow]{study.note}[/]")
-    console.print(signature_table(result.signature.summary, result.fields, console.width))
+    console.print(signature_table(result.signature.summary, result.fields, console.width), highlight=False)
     for rows in result.signature.tables:
-        console.print(rows_table(rows), overflow="ignore", crop=False)
+        console.print(rows_table(rows, console.width), highlight=False)
     console.print(f"figure: {result.figure}", soft_wrap=True)
 
 

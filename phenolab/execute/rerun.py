@@ -22,11 +22,21 @@ import torch
 from phenolab.catalog import Catalog, collect_provenance
 from phenolab.engine import resolve_device
 from phenolab.engine.packing import Part
-from phenolab.execute.local import Batch, train_batch
+from phenolab.execute.local import Batch, ReplicaStart, train_batch
 from phenolab.settings import Setting, validate_setting
 
 # Provenance fields that change a run's bits when they differ (git_commit: the code itself).
 BIT_FIELDS = ("torch", "device", "threads", "cpu_isa", "cpu_capability", "mkl_amd_shim", "cpu_model", "git_commit")
+# Who can rebuild where a stored batch's replicas started, when that is not their own init (a
+# lottery round's tickets and controls: `phenomena.lottery.rounds.rebuild_start`); each returns
+# None for batches that are not theirs.
+StartBuilder = Callable[[Catalog, tuple[Part, ...]], ReplicaStart | None]
+START_BUILDERS: list[StartBuilder] = []
+
+
+def register_start_builder(builder: StartBuilder) -> StartBuilder:
+    START_BUILDERS.append(builder)
+    return builder
 
 
 @dataclass(frozen=True)
@@ -70,21 +80,29 @@ def plan_reruns(catalog: Catalog, run_ids: list[str], alone: bool = False) -> li
         parts: list[Part] = []
         for r, sid, seed in members:
             if sid not in settings:
-                settings[sid] = _retrainable(validate_setting(catalog.setting(sid)), sid)
+                settings[sid] = validate_setting(catalog.setting(sid))
             if parts and parts[-1].setting is settings[sid]:
                 parts[-1] = Part(parts[-1].setting, (*parts[-1].seeds, int(seed)))
             else:
                 parts.append(Part(settings[sid], (int(seed),)))
             done.add(r)
-        plans.append(_Plan(Batch(tuple(parts)), tuple(r for r, _, _ in members), whole, run["provenance"]))
+        batch = Batch(tuple(parts), _start(catalog, tuple(parts)))
+        plans.append(_Plan(batch, tuple(r for r, _, _ in members), whole, run["provenance"]))
     return plans
 
 
-def _retrainable(setting: Setting, sid: str) -> Setting:
-    if setting.prune is not None and setting.prune.needs_study:
-        raise ValueError(f"setting {sid} is a lottery-ticket round (its masks come from the previous round): "
-                         "rerun it with `phenolab reproduce lottery`")
-    return setting
+def _start(catalog: Catalog, parts: tuple[Part, ...]) -> ReplicaStart | None:
+    """Where the batch's replicas start: their own init, or (a lottery round) what a registered
+    builder rebuilds from the catalog; a batch nobody can rebuild is refused in one line."""
+    needs = [p.setting.id for p in parts if p.setting.prune is not None and p.setting.prune.needs_study]
+    if not needs:
+        return None
+    for builder in START_BUILDERS:
+        start = builder(catalog, parts)
+        if start is not None:
+            return start
+    raise ValueError(f"setting {needs[0]} is a lottery-ticket round whose start (masks from the previous round) "
+                     "cannot be rebuilt from this catalog: rerun the study with `phenolab reproduce lottery`")
 
 
 def check_runs(catalog: Catalog, run_ids: list[str], *, device: str = "cpu", threads: int | None = None,

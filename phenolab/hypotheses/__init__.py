@@ -1,7 +1,7 @@
 """Testing explanations: pre-registered hypotheses, held-out runs, confounds, interventions, verdicts.
 
-Sits above `phenolab.phenomena` in the layering (figure4 builds hypotheses; nothing here imports
-phenomena). Typical use::
+Beside `phenolab.phenomena` in the layering: neither imports the other; `phenolab.studies` (the
+paper's Figure 4) builds on both. Typical use::
 
     hyp = load_hypothesis("examples/hypotheses/prime_parameters.yaml")
     reg, new = HypothesisLog(catalog).register(hyp)

@@ -2,7 +2,8 @@
 
 `register_phenomenon` adds a phenomenon and registers its canonical settings, so `phenolab
 reproduce`, `phenolab phase`, `phenolab train NAME` and the report find them; a plug-in calls it
-the same way (see docs/plugins.md). The built-in packages register themselves on import, below.
+the same way (see docs/plugins.md). Every package in this folder is a built-in phenomenon and is
+imported (so registered) when `phenolab.phenomena` is.
 """
 
 from __future__ import annotations
@@ -58,7 +59,18 @@ def unknown_name(kind: str, name: str, allowed: list[str]) -> str:
     return f"unknown {kind} {name!r}{hint}; allowed: {', '.join(allowed)}"
 
 
-from phenolab.phenomena import double_descent, grokking, lottery  # noqa: E402, F401  (register the built-ins)
+def _register_builtins() -> None:
+    """Import every phenomenon package in this folder (each registers itself): adding one is
+    adding its folder."""
+    import importlib
+    import pkgutil
+
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.ispkg and not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+_register_builtins()
 
 __all__ = [
     "PHENOMENA", "Canonical", "Fields", "Options", "Phenomenon", "Reproducible", "RowTable", "RunSignature",

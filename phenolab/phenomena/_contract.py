@@ -142,6 +142,7 @@ class Study:
     quick: bool = False
     note: str = ""
     options: Options = field(default_factory=Options)
+    overrides: dict[str, Any] = field(default_factory=dict)  # the `--set` fields it was built with
 
 
 @dataclass
@@ -228,8 +229,9 @@ class Phenomenon(Reproducible):
     phase_default: ClassVar[str] = ""  # the field `phase` maps when no --metric is given
     phase_context: ClassVar[tuple[str, ...]] = ()  # summary fields a phase table shows beside the mapped one
 
-    def run_signature(self, setting_name: str) -> RunSignature | None:
-        """One run's signature from its curves, if the phenomenon has one (phase maps read it)."""
+    def run_signature(self, setting_name: str, options: Options | None = None) -> RunSignature | None:
+        """One run's signature from its curves, if the phenomenon has one (phase maps read it, with
+        the cells' options: an option such as a threshold changes what one run's signature is)."""
         return None
 
     @property

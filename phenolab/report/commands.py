@@ -90,12 +90,21 @@ def train_command(setting_json: dict[str, Any], setting_id: str, seeds: list[int
     return out
 
 
+def _flag(name: str, value: Any) -> list[str]:
+    """An option as the command line gives it (`--rounds 3`, `--flag` / `--no-flag`)."""
+    flag = "--" + name.replace("_", "-")
+    if isinstance(value, bool):
+        return [flag if value else "--no-" + flag[2:]]
+    return [flag, str(value)]
+
+
 def reproduce_command(phenomenon: str, setting_name: str, setting_ids: list[str], seeds: list[int],
-                      stored: list[dict[str, Any]], options: dict[str, Any] | None = None) -> str | None:
+                      stored: list[dict[str, Any]], options: dict[str, Any] | None = None,
+                      overrides: dict[str, Any] | None = None, quick: bool | None = None) -> str | None:
     """`phenolab reproduce PHENOMENON --setting NAME [--quick] --set ...` when it rebuilds exactly the
     study's settings (`stored`: their JSON, in the order of `setting_ids`). Fields that vary across
     the study's settings are the phenomenon's own sweep (a width grid, say) and are not overridden;
-    `options` (as the study note recorded them) become the phenomenon's flags."""
+    `options`, `overrides` and `quick`, where the study note recorded them, are used as they are."""
     from phenolab.phenomena import Phenomenon
     from phenolab.reproduction import reproducible
 
@@ -104,7 +113,7 @@ def reproduce_command(phenomenon: str, setting_name: str, setting_ids: list[str]
         opts = ph.parse_options(options or {})
     except SettingError:
         return None
-    flags = [arg for k, v in (options or {}).items() for arg in (f"--{k.replace('_', '-')}", str(v))]
+    flags = [arg for k, v in (options or {}).items() for arg in _flag(k, v)]
     if not setting_ids or not seeds or not stored:
         return None
     if not isinstance(ph, Phenomenon):  # a study of its own (figure4): no --setting, no overrides
@@ -118,16 +127,19 @@ def reproduce_command(phenomenon: str, setting_name: str, setting_ids: list[str]
         name_args = ["--setting", setting_name]
     else:
         return None
-    flat = [flatten(s) for s in stored]
-    swept = {k for k in flat[0] if any(f.get(k) != flat[0][k] for f in flat[1:])}
-    over = {k: v for k, v in over.items() if k not in swept}
-    for quick in (False, True):
+    if overrides is not None:  # recorded: no guessing
+        over = dict(overrides)
+    else:
+        flat = [flatten(s) for s in stored]
+        swept = {k for k in flat[0] if any(f.get(k) != flat[0][k] for f in flat[1:])}
+        over = {k: v for k, v in over.items() if k not in swept}
+    for q in (False, True) if quick is None else (quick,):
         try:
-            study = ph.study(setting_name, list(seeds), over, quick, opts)
+            study = ph.study(setting_name, list(seeds), over, q, opts)
         except (SettingError, ValueError, KeyError, TypeError, NotImplementedError):
             continue
         if sorted(s.id for s in study.settings) == sorted(setting_ids):
             return shlex.join(["phenolab", "reproduce", phenomenon, *name_args,
-                               *(["--quick"] if quick else []), *set_args(over), *flags,
+                               *(["--quick"] if q else []), *set_args(over), *flags,
                                "--seeds", count_seeds_arg(seeds)])
     return None

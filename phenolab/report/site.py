@@ -174,7 +174,8 @@ def _study_page(catalog: Catalog, study: Study, setting_json: dict[str, Any], fi
     reproduce = None
     if study.kind == "phenomenon" and all(sid in setting_json for sid in study.setting_ids):
         reproduce = reproduce_command(study.phenomenon or "", study.setting_name or "", study.setting_ids,
-                                      study.seeds, [setting_json[sid] for sid in study.setting_ids], study.options)
+                                      study.seeds, [setting_json[sid] for sid in study.setting_ids], study.options,
+                                     study.overrides, study.quick)
     answers = checklist.recorded_answers(catalog, study.id)
     return {
         "id": study.id, "slug": study.slug, "kind": study.kind, "title": study.title, "note": study.note,

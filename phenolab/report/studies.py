@@ -40,6 +40,8 @@ class Study:
     summary: dict[str, Any] = field(default_factory=dict)
     figure: str | None = None  # path recorded in the note, if any
     options: dict[str, Any] = field(default_factory=dict)  # the phenomenon's options the study ran with
+    overrides: dict[str, Any] | None = None  # its `--set` fields (None: a note that did not record them)
+    quick: bool | None = None
 
     @property
     def slug(self) -> str:
@@ -66,6 +68,8 @@ def signature_studies(catalog: Catalog) -> list[Study]:
             created=note["created"], summary=obj.get("summary") if isinstance(obj.get("summary"), dict) else {},
             figure=str(obj["figure"]) if obj.get("figure") else None,
             options=obj["options"] if isinstance(obj.get("options"), dict) else {},
+            overrides=obj["overrides"] if isinstance(obj.get("overrides"), dict) else None,
+            quick=obj["quick"] if isinstance(obj.get("quick"), bool) else None,
         ))
     return out
 

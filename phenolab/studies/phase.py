@@ -58,7 +58,7 @@ def phase_cells(ph: Phenomenon, setting_name: str, overrides: dict[str, Any], ax
             except SettingError as exc:
                 raise SettingError(f"grid point {fx}={x} {fy}={y}: {exc}") from None
             cells.append(PhaseCell(x, y, study))
-    if ph.run_signature(setting_name) is not None and len(cells[0].study.settings) > 1:
+    if ph.run_signature(setting_name, options) is not None and len(cells[0].study.settings) > 1:
         raise SettingError(f"phase {ph.name}: with these options a cell is {len(cells[0].study.settings)} settings; "
                            "a phase diagram of per-run signatures maps one setting per cell")
     return axes, cells
@@ -98,7 +98,7 @@ def phase_table(catalog: Catalog, ph: Phenomenon, axes: list[GridAxis], cells: l
     # the phenomenon's signature of each cell, once: the field's values (without a per-run
     # signature) and the `phase_context` fields both come from it
     setting_name = cells[0].study.setting_name
-    run_sig = ph.run_signature(setting_name)
+    run_sig = ph.run_signature(setting_name, cells[0].study.options)
     sigs: list[Signature | None] = [ph.signature(catalog, c.study) for c in cells] \
         if run_sig is None or ph.phase_context else [None for _ in cells]
     per_cell = _cell_values_fast(catalog, run_sig, cells, field) if run_sig is not None else \

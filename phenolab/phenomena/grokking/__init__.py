@@ -48,7 +48,7 @@ class Grokking(Phenomenon):
             study.settings, study.variants = list(variants.values()), list(variants)
         return study
 
-    def run_signature(self, setting_name: str) -> RunSignature:
+    def run_signature(self, setting_name: str, options: Options | None = None) -> RunSignature:
         return run_signature_of(self._relative(setting_name))
 
     def signature(self, catalog: Catalog, study: Study) -> Signature:

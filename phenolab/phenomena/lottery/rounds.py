@@ -17,10 +17,11 @@ import numpy as np
 import torch
 
 from phenolab._rng import generators
-from phenolab.catalog import Catalog, collect_provenance, run_id_for
+from phenolab.catalog import Catalog, CatalogError, collect_provenance, run_id_for
 from phenolab.engine import BatchResult, resolve_device, train
 from phenolab.engine.packing import Part
 from phenolab.execute.local import Batch, ReplicaStart, batch_records, split_result, store_batch, train_batch
+from phenolab.execute.rerun import register_start_builder
 from phenolab.models import Params
 from phenolab.phenomena.lottery.plan import LotteryPlan, alternate_order_seed, steps_per_run, study_model
 from phenolab.pruning import Masks, full_masks, layer_rates, prune_round, shuffle_masks
@@ -47,6 +48,65 @@ class _Part:
                      {n: v[idx] for n, v in self.masks.items()}, [self.orders[i] for i in keep])
 
 
+class RoundStarts:
+    """Where every run of a plan starts: its parameters, masks and data-order seeds, derived as the
+    study derives them (the init and reinit generators, the stored rewind source, the masks pruned
+    from the stored tickets of earlier rounds). Computed on demand, per replica, so a stored round's
+    batch can be rebuilt for any subset of its seeds (`rebuild_start`)."""
+
+    def __init__(self, plan: LotteryPlan, seeds: list[int], load: Callable[[Setting, list[int]], Params]):
+        self.plan, self.seeds, self.load = plan, list(seeds), load
+        self.model = study_model(plan.base)
+        self.dtype = torch.float64 if plan.base.dtype == "float64" else torch.float32
+        self.theta0 = self.model.init(generators(self.seeds, "init"), self.dtype)  # exactly what the engine draws
+        self.names = self.model.weight_names(self.theta0)
+        self._masks = {0: full_masks(self.theta0, self.names)}
+        self._start: Params | None = None
+
+    def start(self) -> Params:
+        """θ_k: the init, or the rewind source's stored final parameters."""
+        if self._start is None:
+            source = self.plan.rewind_source()
+            self._start = self.theta0 if source is None else self.load(source, self.seeds)
+        return self._start
+
+    def masks(self, r: int) -> Masks:
+        """Round r's masks: r IMP rounds, each pruning the previous round's stored ticket."""
+        prune = self.plan.base.prune
+        rates = layer_rates(self.names, prune.rate_hidden, prune.rate_output)
+        for i in range(max(self._masks) + 1, r + 1):
+            trained = self.load(self.plan.dense() if i == 1 else self.plan.run(i - 1, "ticket"), self.seeds)
+            self._masks[i] = prune_round(trained, self._masks[i - 1], rates, prune.scope)
+        return self._masks[r]
+
+    def source_part(self) -> _Part | None:
+        """The dense run trained to the rewind step (its final parameters are θ_k), if k > 0."""
+        source = self.plan.rewind_source()
+        return None if source is None else _Part(source, self.seeds, self.theta0, self._masks[0], self.seeds)
+
+    def round_parts(self, r: int) -> list[_Part]:
+        """Round r's runs, one part per setting: round 0 the dense net (and its copies), then the
+        ticket, its two controls and, in instability rounds, the ticket's other-data-order copy."""
+        plan, own = self.plan, self.seeds
+        alt = [alternate_order_seed(s) for s in own]
+        copies = r in plan.instability_rounds()
+        if r == 0:
+            parts = [_Part(plan.dense(), own, self.theta0, self._masks[0], own)]
+            if copies:
+                parts += [_Part(plan.run(0, "ticket"), own, self.start(), self._masks[0], own),
+                          _Part(plan.run(0, "ticket", "alternate"), own, self.start(), self._masks[0], alt)]
+            return parts
+        masks = self.masks(r)
+        reinit = self.model.init(generators(own, REINIT_STREAM), self.dtype)
+        shuffled = shuffle_masks(masks, generators(own, f"{SHUFFLE_STREAM}/{r}"))
+        parts = [_Part(plan.run(r, "ticket"), own, self.start(), masks, own),
+                 _Part(plan.run(r, "reinit"), own, reinit, masks, own),
+                 _Part(plan.run(r, "shuffle"), own, self.start(), shuffled, own)]
+        if copies:
+            parts.append(_Part(plan.run(r, "ticket", "alternate"), own, self.start(), masks, alt))
+        return parts
+
+
 def run_rounds(plan: LotteryPlan, seeds: list[int], catalog: Catalog, *, device: str = "auto",
                batched: bool = True, on_round: Callable[[int, int], None] | None = None,
                progress: StudyProgress | None = None) -> list[str]:
@@ -58,43 +118,44 @@ def run_rounds(plan: LotteryPlan, seeds: list[int], catalog: Catalog, *, device:
     """
     dev = resolve_device(device)
     ctx = _Context(catalog, dev, batched, collect_provenance(str(dev), torch.get_num_threads()), progress)
-    model = study_model(plan.base)
-    dtype = torch.float64 if plan.base.dtype == "float64" else torch.float32
-    theta0 = model.init(generators(seeds, "init"), dtype)  # exactly what the engine draws
-    names = model.weight_names(theta0)
-    masks = full_masks(theta0, names)
-    own, alt = list(seeds), [alternate_order_seed(s) for s in seeds]
-
-    start = theta0
-    source = plan.rewind_source()
+    starts = RoundStarts(plan, seeds, ctx.load_final)
+    source = starts.source_part()
     if source is not None:
-        ctx.train([_Part(source, own, theta0, masks, own)], plan.rewind_step)
-        start = ctx.load_final(source, seeds)
-    instability = plan.instability_rounds()
-    round0 = [_Part(plan.dense(), own, theta0, masks, own)]
-    if 0 in instability:
-        round0 += [_Part(plan.run(0, "ticket"), own, start, masks, own),
-                   _Part(plan.run(0, "ticket", "alternate"), own, start, masks, alt)]
+        ctx.train([source], plan.rewind_step)
     per_round = steps_per_run(plan.base)
-    ctx.train(round0, per_round)
-    if on_round is not None:
-        on_round(0, plan.rounds)
-
-    rates = layer_rates(names, plan.base.prune.rate_hidden, plan.base.prune.rate_output)
-    reinit = model.init(generators(seeds, REINIT_STREAM), dtype)
-    for r in range(1, plan.rounds + 1):
-        trained = ctx.load_final(plan.dense() if r == 1 else plan.run(r - 1, "ticket"), seeds)
-        masks = prune_round(trained, masks, rates, plan.base.prune.scope)
-        shuffled = shuffle_masks(masks, generators(seeds, f"{SHUFFLE_STREAM}/{r}"))
-        parts = [_Part(plan.run(r, "ticket"), own, start, masks, own),
-                 _Part(plan.run(r, "reinit"), own, reinit, masks, own),
-                 _Part(plan.run(r, "shuffle"), own, start, shuffled, own)]
-        if r in instability:
-            parts.append(_Part(plan.run(r, "ticket", "alternate"), own, start, masks, alt))
-        ctx.train(parts, per_round)
+    for r in range(plan.rounds + 1):
+        ctx.train(starts.round_parts(r), per_round)
         if on_round is not None:
             on_round(r, plan.rounds)
     return ctx.written
+
+
+@register_start_builder
+def rebuild_start(catalog: Catalog, parts: tuple[Part, ...]) -> ReplicaStart | None:
+    """The start of a stored lottery batch (a round's ticket, controls and copies), rebuilt from the
+    catalog as the study built it, so `phenolab rerun` can retrain it; None when the parts are not
+    one round of one lottery study, or the catalog lacks what the round was built from."""
+    studied = [p.setting for p in parts if p.setting.prune is not None and p.setting.prune.needs_study]
+    if not studied:
+        return None
+    ref = studied[0]  # a round's run: the study's schedule (not the rewind source's) and, from round 1, its rates
+    prune = ref.prune
+    base = ref.model_copy(update={"prune": None}).with_overrides(
+        {"prune.control": "dense", "prune.rate_hidden": prune.rate_hidden, "prune.rate_output": prune.rate_output,
+         "prune.scope": prune.scope})
+    seeds = sorted({s for p in parts for s in p.seeds})
+    plan = LotteryPlan(base, max(prune.round, 1), prune.rewind_step, "all")
+    starts = RoundStarts(plan, seeds, lambda setting, sd: load_final(catalog, setting, sd))
+    try:
+        built = {p.setting.id: p for p in starts.round_parts(prune.round)}
+    except CatalogError:  # the earlier rounds or the rewind source are not stored (with checkpoints)
+        return None
+    if any(p.setting.id not in built for p in parts):
+        return None  # not the settings this plan makes: a batch of another shape
+    pieces = [built[p.setting.id].subset([seeds.index(s) for s in p.seeds]) for p in parts]
+    return ReplicaStart({n: torch.cat([q.init[n] for q in pieces]) for n in pieces[0].init},
+                        {n: torch.cat([q.masks[n] for q in pieces]) for n in pieces[0].masks},
+                        tuple(o for q in pieces for o in q.orders))
 
 
 @dataclass

@@ -14,12 +14,14 @@ import torch.nn.utils.prune as torch_prune
 
 import phenolab  # noqa: F401  (registers tasks, models, phenomena)
 from phenolab._rng import generators
-from phenolab.catalog import Catalog
+from phenolab.catalog import Catalog, run_id_for
 from phenolab.engine import train
+from phenolab.engine.packing import Part
+from phenolab.execute.rerun import check_runs
 from phenolab.phenomena import Trainer
 from phenolab.phenomena.lottery import LOTTERY
 from phenolab.phenomena.lottery.plan import LotteryPlan, study_model, study_work
-from phenolab.phenomena.lottery.rounds import load_final, run_rounds
+from phenolab.phenomena.lottery.rounds import load_final, rebuild_start, run_rounds
 from phenolab.phenomena.lottery.signature import error_barrier, interpolation_errors, lottery_signature
 from phenolab.pruning import (
     expected_survivors,
@@ -237,6 +239,8 @@ def test_ticket_beats_both_controls_at_high_sparsity(study):
     assert advantage and all(a["mean"] > 0 for a in advantage)
     assert sig.summary["ticket matches dense down to (% weights)"] is not None
     assert sig.summary["reinit matches dense down to (% weights)"] is None
+    fields = LOTTERY.fields(NAME)  # every key explains itself, per-round ones through their patterns
+    assert all(fields.get(k) is not None for k in [*sig.summary, *sig.per_run[0]])
 
 
 @pytest.mark.slow
@@ -261,6 +265,27 @@ def test_instability_endpoints_are_the_stored_runs(study):
 
 
 @pytest.mark.slow
+def test_rerun_retrains_stored_rounds_from_their_rebuilt_starts_bit_for_bit(study):
+    """`phenolab rerun` of a ticket round, its controls and an instability copy: each batch's start
+    (masks pruned from the stored earlier tickets, reinit and shuffle draws, θ_k) is rebuilt from the
+    catalog and every curve comes back bit for bit."""
+    cat, _, plan, _, _ = study
+    asked = [run_id_for(plan.run(2, c).id, 1) for c in ("ticket", "reinit", "shuffle")]
+    asked += [run_id_for(plan.run(ROUNDS, "ticket", "alternate").id, 0), run_id_for(plan.dense().id, 2)]
+    checks = check_runs(cat, asked)
+    assert [c.run_id for c in checks] == asked
+    assert all(c.identical and c.whole_batch for c in checks), [(c.run_id, c.max_abs_diff) for c in checks]
+    assert {c.batch_size for c in checks} == {12, 6}  # round 2: 3 controls + copy; round 0: dense + copy
+
+
+def test_a_batch_that_is_not_a_lottery_round_is_left_to_its_own_init():
+    setting = resolve_setting(NAME, TINY)
+    assert rebuild_start(Catalog("/nonexistent/cat"), (Part(setting.with_overrides({"prune": None}), (0,)),)) is None
+    dense = LotteryPlan(setting, rounds=1).dense()
+    assert rebuild_start(Catalog("/nonexistent/cat"), (Part(dense, (0, 1)),)) is None  # trains from its own init
+
+
+@pytest.mark.slow
 def test_reproduce_cli_reuses_catalog_and_prints_json(study, tmp_path):
     cat, _, _, _, _ = study
     args = ["reproduce", "lottery", "--setting", NAME, "--seeds", "3", "--rounds", str(ROUNDS), "--json",
@@ -273,6 +298,11 @@ def test_reproduce_cli_reuses_catalog_and_prints_json(study, tmp_path):
     assert out["trained"] == 0 and out["dense_test_acc"]["n"] == 3
     assert out["figure"].endswith(".png") and os.path.getsize(out["figure"]) > 10_000
     assert len(out["per_run"]) == 3 * (1 + 3 * ROUNDS)
+    # the report's study page gives the command that rebuilds exactly this study, options included
+    from phenolab.report import build_site
+
+    page = next(build_site(cat, tmp_path / "site").parent.glob("phenomenon-lottery*.html")).read_text()
+    assert f"--rounds {ROUNDS}" in page and "phenolab reproduce lottery --setting" in page
 
 
 @pytest.mark.slow

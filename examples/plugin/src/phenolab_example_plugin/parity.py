@@ -3,7 +3,8 @@
 Barak, Edelman, Goel, Kakade, Malach & Zhang 2022 ("Hidden progress in deep learning: SGD learns
 parities near the computational limit") show that SGD finds the k relevant bits after a long
 plateau with no visible progress in the loss; Merrill, Tsilivis & Shukla 2023 ("A tale of two
-circuits") see grokking on it with a finite training set. Relevant bits are the first k.
+circuits") see grokking on it with a finite training set. Relevant bits are the first k. The
+phenomenon this plug-in studies on it, and its canonical settings, are in `hidden_progress/`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Literal
 import torch
 from pydantic import Field, model_validator
 
-from phenolab.settings import Component, register_setting, register_task_config
+from phenolab.settings import Component, register_task_config
 from phenolab.tasks import TaskData, register_task
 
 DATA_STREAM = 7_919  # offsets the run seed, so this task's data draws are not the init draws
@@ -60,20 +61,3 @@ def register() -> None:
     register_task_config(SparseParityTask)
     register_task("sparse_parity", build_sparse_parity)
 
-
-def register_settings() -> None:
-    register_setting(
-        "sparse_parity_demo",
-        {
-            "task": {"name": "sparse_parity", "n_bits": 20, "k": 3, "n_train": 1000, "n_test": 1000},
-            "model": {"name": "mlp", "width": 256, "depth": 1},
-            "optim": {"name": "adamw", "lr": 1e-2, "weight_decay": 1.0},
-            "schedule": {"steps": 1000},
-            "eval": {"points": 40},
-            "measures": [{"name": "relevant_input_weight_share", "params": {"k": 3}}, "weight_norm"],
-        },
-        source="the sparse-parity task of Barak et al. 2022 (n=20, k=3) with a finite training set as in Merrill, "
-        "Tsilivis & Shukla 2023; sizes chosen for a CPU demo: 1000 training points, one hidden ReLU layer of 256 "
-        "units, full-batch AdamW lr 1e-2, weight decay 1 (example plug-in)",
-        description="example plug-in: test accuracy rises as the first layer's weight moves onto the 3 relevant bits",
-    )
