@@ -22,7 +22,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 venv: $(VENV)/.installed
 venv-dev: $(VENV)/.installed-dev
 
-demo: venv  ## set up and run the main job: 8 seeds of an MLP on MNIST-1D, catalog, figure
+demo: venv  ## set up and run the main job: grokking (gromov2023, 5 seeds as one batched program), signature, figure, report
 	$(BIN)/phenolab demo
 
 test: venv-dev browser  ## set up and run the tests: ruff, then pytest

@@ -7,7 +7,7 @@ call without the progress bar); its flags come from the phenomenon's options mod
 from __future__ import annotations
 
 from contextlib import nullcontext
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -24,6 +24,9 @@ from phenolab.cli._phenomenon_commands import (
 from phenolab.cli._train import DeviceOpt, SetOpt, ThreadsOpt, train_missing
 from phenolab.phenomena import Fields, Reproducible, RowTable, Trainer
 from phenolab.settings import parse_assignments
+
+if TYPE_CHECKING:
+    from phenolab.reproduction import Reproduction
 
 SeedsOpt = Annotated[str, typer.Option("--seeds", help="Seeds: N (⇒ 0..N-1) or a range like 0-9 or 0,3,5.")]
 QuickOpt = Annotated[bool, typer.Option("--quick", help="A shorter budget where the source's is long (said on "
@@ -93,7 +96,7 @@ def rows_table(rows: RowTable, width: int) -> Table | str:
 
 def run_reproduce(rep: Reproducible, *, setting: str | None = None, seeds: str = "5", quick: bool = False,
                   set_: list[str] | None = None, catalog: Any = None, device: str = "auto",
-                  threads: int | None = None, as_json: bool = False, **flags: Any) -> None:
+                  threads: int | None = None, as_json: bool = False, **flags: Any) -> Reproduction:
     from phenolab.reproduction import complete_reproduction, plan_reproduction
 
     rep, study = plan_reproduction(rep.name, setting, seeds, quick=quick, overrides=parse_assignments(set_ or []),
@@ -113,7 +116,7 @@ def run_reproduce(rep: Reproducible, *, setting: str | None = None, seeds: str =
         result = complete_reproduction(rep, study, cat, trainer)
     if as_json:
         print_json(result.to_json())
-        return
+        return result
     console.print(f"[bold]{rep.name}[/] · {study.setting_name}: {len(result.trained)} run(s) trained, "
                   f"the rest reused from {cat.path}", soft_wrap=True)
     if study.note:
@@ -122,6 +125,7 @@ def run_reproduce(rep: Reproducible, *, setting: str | None = None, seeds: str =
     for rows in result.signature.tables:
         console.print(rows_table(rows, console.width), highlight=False)
     console.print(f"figure: {result.figure}", soft_wrap=True)
+    return result
 
 
 def register(app: typer.Typer) -> None:

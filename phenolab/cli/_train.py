@@ -1,4 +1,4 @@
-"""`phenolab train` and `phenolab demo`."""
+"""`phenolab train`: any setting × seeds as one batched program, stored in the catalog."""
 
 from __future__ import annotations
 
@@ -145,23 +145,3 @@ def register(app: typer.Typer) -> None:
         seed_list = parse_seeds(seeds)
         set_threads(threads)
         train_and_store(setting, seed_list, catalog, device, figure, as_json)
-
-    @app.command()
-    def demo(
-        seeds: Annotated[int, typer.Option(help="Number of seeds.")] = 8,
-        catalog: CatalogOpt = None,
-        device: DeviceOpt = "auto",
-        threads: ThreadsOpt = None,
-    ) -> None:
-        """Train 8 seeds of an MLP on MNIST-1D as one batched program, store, and plot them."""
-        set_threads(threads)
-        setting = resolve_setting("mnist1d_mlp", {})
-        console.print("[bold]phenolab demo[/]: MLP 40→128→128→10 on MNIST-1D (procedural, no download), "
-                      f"{seeds} seeds trained as one batched program")
-        report = train_and_store(setting, list(range(seeds)), catalog, device, True, False,
-                                 title="demo: MLP on MNIST-1D")
-        from phenolab.report import build_site
-
-        console.print(f"report:  {build_site(open_catalog(catalog))}  (open it in a browser)")
-        console.print("\nnext: [bold]phenolab runs[/] lists the catalog; "
-                      f"[bold]phenolab curves {report['setting_id']}-0[/] prints one run's curves.")

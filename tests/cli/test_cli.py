@@ -83,11 +83,17 @@ def test_every_command_has_help():
 
 
 @pytest.mark.slow
-def test_demo_command_end_to_end_small(tmp_path):
+def test_demo_shows_grokking_its_signature_the_published_number_and_the_report(tmp_path):
     res = invoke("demo", "--seeds", "2", "--catalog", str(tmp_path))
     assert res.exit_code == 0, res.output
-    assert "catalog:" in res.output and "figure:" in res.output
-    assert len(Catalog(tmp_path).runs()) == 2
+    runs = Catalog(tmp_path).runs()
+    assert len(runs) == 2 and set(runs["task"]) == {"modular"}  # gromov2023: a + b mod 97
+    out = res.output
+    assert "grokking · gromov2023" in out and "t_test" in out and "published (Gromov 2023)" in out
+    assert (tmp_path / "report" / "index.html").is_file() and "figure:" in out
+    look = next(line for line in out.splitlines() if line.startswith("look at:"))
+    assert "2 of 2 runs grokked" in look  # read from the measured signature, not written in advance
+    assert "try next:" in out and "phenolab phase grokking" in out
 
 
 @pytest.mark.slow
