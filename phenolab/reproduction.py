@@ -21,7 +21,7 @@ import pandas as pd
 
 from phenolab.catalog import Catalog
 from phenolab.phenomena import PHENOMENA, Fields, Phenomenon, Reproducible, Signature, Study, Trainer, unknown_name
-from phenolab.settings import SettingError
+from phenolab.settings import Setting, SettingError
 
 
 def reproducible(name: str) -> Reproducible:
@@ -122,6 +122,16 @@ def reproduce(phenomenon: str, setting: str | None = None, seeds: int | str | Se
     resolve_device(device)
     cat = catalog if isinstance(catalog, Catalog) else Catalog(catalog)
     return complete_reproduction(rep, study, cat, Trainer.local(cat, device))
+
+
+def plan_summary(settings: Sequence[Setting], seeds: list[int], catalog: Catalog) -> dict[str, Any]:
+    """What training a study would do, read from the catalog (nothing is written, a missing catalog
+    is an empty one): runs in the study, runs already stored, runs to train."""
+    unique = list({s.id: s for s in settings}.values())
+    stored = sum(len(catalog.existing_seeds(s.id) & set(seeds)) for s in unique)
+    total = len(unique) * len(seeds)
+    return {"settings": len(unique), "seeds": len(seeds), "runs": total, "stored": stored,
+            "to_train": total - stored, "catalog": str(catalog.path)}
 
 
 def summary_frame(summary: dict[str, Any], fields: Fields) -> pd.DataFrame:

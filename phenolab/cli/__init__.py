@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from phenolab.cli import _demo, _export, _hypothesis, _inspect, _phase, _report, _reproduce, _rerun, _sweep, _train
+from phenolab.cli import (
+    _audit,
+    _demo,
+    _export,
+    _hypothesis,
+    _inspect,
+    _phase,
+    _report,
+    _reproduce,
+    _rerun,
+    _sweep,
+    _train,
+)
 from phenolab.plugins import load_plugins
 
 load_plugins()  # before any command resolves a setting: plug-ins add tasks, models, measures, settings
@@ -17,7 +29,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for _module in (_demo, _train, _inspect, _rerun, _reproduce, _sweep, _phase, _hypothesis, _report, _export):
+for _module in (_demo, _train, _inspect, _rerun, _reproduce, _sweep, _phase, _audit, _hypothesis, _report, _export):
     _module.register(app)
 
 

@@ -22,6 +22,7 @@ from phenolab.cli._phenomenon_commands import (
     parameter,
     setting_parameter,
 )
+from phenolab.cli._reproduce import DryRunOpt, print_plan
 from phenolab.cli._sweep import AddressOpt, CpusOpt, DeviceOpt, ExecutorOpt, GpusOpt, GridOpt, sweep_runs
 from phenolab.cli._train import SetOpt, ThreadsOpt
 from phenolab.phenomena import Phenomenon, Trainer
@@ -38,7 +39,7 @@ def run_phase(ph: Phenomenon, *, grid: list[str] | None = None, setting: str | N
               metric: str | None = None, set_: list[str] | None = None, quick: bool = False, out: Path | None = None,
               catalog: Any = None, executor: str = "local", address: str | None = None, cpus_per_task: float = 1.0,
               gpus_per_task: float | None = None, device: str = "auto", threads: int | None = None,
-              as_json: bool = False, **flags: Any) -> None:
+              as_json: bool = False, dry_run: bool = False, **flags: Any) -> None:
     from phenolab.execute.grid import parse_grid_arg
     from phenolab.reproduction import seed_list
     from phenolab.settings import parse_assignments
@@ -53,6 +54,13 @@ def run_phase(ph: Phenomenon, *, grid: list[str] | None = None, setting: str | N
     axes, cells = phase_cells(ph, name, overrides, [parse_grid_arg(g) for g in grid or []], seed_values, quick,
                               options)
     cat = open_catalog(catalog)
+    if dry_run:
+        from phenolab.reproduction import plan_summary
+
+        settings = [s for c in cells for s in c.study.settings]
+        print_plan({"phenomenon": ph.name, "setting": name, "cells": len(cells),
+                    **plan_summary(settings, seed_values, cat)}, as_json)
+        return
     if executor == "local":
         set_threads(threads)
     state: dict[str, Any] = {"trained": 0}
@@ -118,7 +126,7 @@ def register(app: typer.Typer) -> None:
                   parameter("executor", ExecutorOpt, "local"), parameter("address", AddressOpt),
                   parameter("cpus_per_task", CpusOpt, 1.0), parameter("gpus_per_task", GpusOpt),
                   parameter("device", DeviceOpt, "auto"), parameter("threads", ThreadsOpt),
-                  parameter("as_json", JsonOpt, False)]
+                  parameter("as_json", JsonOpt, False), parameter("dry_run", DryRunOpt, False)]
         doc = f"Phase diagram of {ph.name}: {ph.title}."
         sub.command(ph.name, help=doc)(command(lambda p=ph, **kw: run_phase(p, **kw), params, doc))
     app.add_typer(sub, name="phase")

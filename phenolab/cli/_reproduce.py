@@ -10,9 +10,19 @@ from contextlib import nullcontext
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
-from phenolab.cli._common import CatalogOpt, JsonOpt, console, open_catalog, print_json, set_threads, training_progress
+from phenolab.cli._common import (
+    CatalogOpt,
+    JsonOpt,
+    console,
+    err_console,
+    open_catalog,
+    print_json,
+    set_threads,
+    training_progress,
+)
 from phenolab.cli._phenomenon_commands import (
     command,
     given_options,
@@ -31,6 +41,8 @@ if TYPE_CHECKING:
 SeedsOpt = Annotated[str, typer.Option("--seeds", help="Seeds: N (⇒ 0..N-1) or a range like 0-9 or 0,3,5.")]
 QuickOpt = Annotated[bool, typer.Option("--quick", help="A shorter budget where the source's is long (said on "
                                         "the figure and in the output).")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Check everything and print the plan (runs stored, runs "
+                                         "to train); train nothing, write nothing.")]
 WIDE = 110  # terminal columns from which the signature table shows each field's description
 
 
@@ -96,13 +108,21 @@ def rows_table(rows: RowTable, width: int) -> Table | str:
 
 def run_reproduce(rep: Reproducible, *, setting: str | None = None, seeds: str = "5", quick: bool = False,
                   set_: list[str] | None = None, catalog: Any = None, device: str = "auto",
-                  threads: int | None = None, as_json: bool = False, **flags: Any) -> Reproduction:
-    from phenolab.reproduction import complete_reproduction, plan_reproduction
+                  threads: int | None = None, as_json: bool = False, dry_run: bool = False,
+                  **flags: Any) -> Reproduction | None:
+    from phenolab.reproduction import complete_reproduction, plan_reproduction, plan_summary
 
     rep, study = plan_reproduction(rep.name, setting, seeds, quick=quick, overrides=parse_assignments(set_ or []),
                                    options=given_options(flags))
-    set_threads(threads)
     cat = open_catalog(catalog)
+    plan = {"phenomenon": rep.name, "setting": study.setting_name, "note": study.note,
+            **plan_summary(study.settings, study.seeds, cat)}
+    if dry_run:
+        print_plan(plan, as_json)
+        return None
+    if plan["to_train"]:
+        print_plan(plan, False, err_console)  # before long work, on stderr: stdout stays the result
+    set_threads(threads)
     work = rep.staged_work(study)  # lottery rounds: trained in stages, under a bar of their own
     with training_progress(*work) if work else nullcontext() as progress:
         staged = None
@@ -128,6 +148,18 @@ def run_reproduce(rep: Reproducible, *, setting: str | None = None, seeds: str =
     return result
 
 
+def print_plan(plan: dict[str, Any], as_json: bool, out: Console = console) -> None:
+    """The one-line plan (or JSON): what `--dry-run` prints, and what a run says before it trains."""
+    if as_json:
+        print_json(plan)
+        return
+    out.print(f"plan: {plan['phenomenon']} · {plan['setting']}: {plan['runs']} run(s) ({plan['settings']} "
+                  f"setting(s) × {plan['seeds']} seed(s)); {plan['stored']} stored in {plan['catalog']}, "
+                  f"{plan['to_train']} to train", highlight=False, soft_wrap=True)
+    if plan.get("note") and out is console:
+        out.print(plan["note"], highlight=False, soft_wrap=True)
+
+
 def register(app: typer.Typer) -> None:
     from phenolab.phenomena import PHENOMENA
     from phenolab.studies import STUDIES
@@ -140,7 +172,8 @@ def register(app: typer.Typer) -> None:
                   parameter("seeds", SeedsOpt, "5"), parameter("quick", QuickOpt, False),
                   parameter("set_", SetOpt), *option_parameters(rep),
                   parameter("catalog", CatalogOpt), parameter("device", DeviceOpt, "auto"),
-                  parameter("threads", ThreadsOpt), parameter("as_json", JsonOpt, False)]
+                  parameter("threads", ThreadsOpt), parameter("as_json", JsonOpt, False),
+                  parameter("dry_run", DryRunOpt, False)]
         doc = f"{rep.title[:1].upper()}{rep.title[1:]}."
         sub.command(rep.name, help=doc)(command(lambda r=rep, **kw: run_reproduce(r, **kw), params, doc))
     app.add_typer(sub, name="reproduce")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import difflib
 
 from phenolab.phenomena._contract import (
+    AuditReading,
+    AuditSpec,
     Canonical,
     Fields,
     Options,
@@ -73,7 +75,8 @@ def _register_builtins() -> None:
 _register_builtins()
 
 __all__ = [
-    "PHENOMENA", "Canonical", "Fields", "Options", "Phenomenon", "Reproducible", "RowTable", "RunSignature",
-    "Signature", "SignatureField", "Study", "TrainMissing", "Trainer", "first_step_at_least", "get_phenomenon",
-    "quick_setting", "register_phenomenon", "stat", "study_curves", "unknown_name",
+    "PHENOMENA", "AuditReading", "AuditSpec", "Canonical", "Fields", "Options", "Phenomenon", "Reproducible",
+    "RowTable", "RunSignature", "Signature", "SignatureField", "Study", "TrainMissing", "Trainer",
+    "first_step_at_least", "get_phenomenon", "quick_setting", "register_phenomenon", "stat", "study_curves",
+    "unknown_name",
 ]

@@ -168,6 +168,37 @@ class Trainer:
 
 
 @dataclass(frozen=True)
+class AuditReading:
+    """How big a phenomenon is under one control: `size` is mean ± sd over seeds (`{"mean", "sd",
+    "n"}`) when it is present, None when it is not; `available` is False when the control does not
+    apply (a metric the runs cannot be re-read under, a model without the field)."""
+
+    present: bool
+    size: dict[str, Any] | None = None
+    detail: str = ""
+    available: bool = True
+
+
+@dataclass(frozen=True)
+class AuditSpec:
+    """What `phenolab audit` asks of a phenomenon (the position paper's Table 1 confounds): how big
+    it is in a signature (`read`), the metrics its runs can be re-read under without training
+    (`rescore`, with the `measures` the base runs must record for it), an early-stopping reading
+    from the stored curves, and the settings of its controls: init scale factors, weight decays and
+    the variations ("modalities, architectures, optimizers") it has been claimed for."""
+
+    size_name: str  # what `size` is, e.g. "t_test / t_train"
+    read: Callable[[Signature], AuditReading]
+    metrics: tuple[str, ...] = ()
+    rescore: Callable[[Catalog, Study, str], AuditReading] | None = None
+    measures: tuple[Any, ...] = ()  # measure specs the base runs record so that `rescore` needs no training
+    early_stopping: Callable[[Signature], AuditReading] | None = None
+    init_factors: tuple[float, ...] = (0.25, 4.0, 8.0)
+    weight_decays: tuple[float, ...] = ()
+    variations: tuple[tuple[str, dict[str, Any]], ...] = ()
+
+
+@dataclass(frozen=True)
 class RunSignature:
     """One run's signature from its curves alone (`metrics` are the curves it reads): phase
     diagrams read every cell's runs with it in one catalog query."""
@@ -228,6 +259,11 @@ class Phenomenon(Reproducible):
 
     phase_default: ClassVar[str] = ""  # the field `phase` maps when no --metric is given
     phase_context: ClassVar[tuple[str, ...]] = ()  # summary fields a phase table shows beside the mapped one
+
+    def audit(self, setting_name: str, setting: Setting) -> AuditSpec | None:
+        """How `phenolab audit` reads this phenomenon on the canonical `setting_name`, as `setting`
+        (with the user's `--set` fields); None: it declares no audit."""
+        return None
 
     def run_signature(self, setting_name: str, options: Options | None = None) -> RunSignature | None:
         """One run's signature from its curves, if the phenomenon has one (phase maps read it, with

@@ -16,13 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from phenolab.catalog import Catalog
-from phenolab.phenomena import Fields, Options, Phenomenon, Signature, Study, quick_setting, register_phenomenon
+from phenolab.phenomena import (
+    AuditSpec,
+    Fields,
+    Options,
+    Phenomenon,
+    Signature,
+    Study,
+    quick_setting,
+    register_phenomenon,
+)
 from phenolab.phenomena.double_descent import epochwise
 from phenolab.phenomena.double_descent.figure import double_descent_figure
 from phenolab.phenomena.double_descent.linear_theory import optimal_ridge
 from phenolab.phenomena.double_descent.settings import CANONICAL, DoubleDescentSetting
 from phenolab.phenomena.double_descent.signature import FIELDS, study_signature
-from phenolab.settings import SettingError, resolve_setting
+from phenolab.settings import Setting, SettingError, resolve_setting
 
 
 @dataclass
@@ -69,6 +78,12 @@ class DoubleDescent(Phenomenon):
             settings.append(base.with_overrides(over))
         axis = {"path": sweep.path, "side": sweep.side, "label": sweep.label}
         return DoubleDescentStudy(self.name, setting_name, settings, seeds, quick, note, opts, axis=axis)
+
+    def audit(self, setting_name: str, setting: Setting) -> AuditSpec:
+        from phenolab.phenomena.double_descent.audit import audit_spec
+
+        canon = self.canonical_setting(setting_name)
+        return audit_spec(setting, epochwise=isinstance(canon, DoubleDescentSetting) and canon.sweep is None)
 
     def signature(self, catalog: Catalog, study: Study) -> Signature:
         assert isinstance(study, DoubleDescentStudy)

@@ -14,11 +14,21 @@ from typing import Any, Literal
 from pydantic import Field
 
 from phenolab.catalog import Catalog
-from phenolab.phenomena import Fields, Options, Phenomenon, RunSignature, Signature, Study, register_phenomenon
+from phenolab.phenomena import (
+    AuditSpec,
+    Fields,
+    Options,
+    Phenomenon,
+    RunSignature,
+    Signature,
+    Study,
+    register_phenomenon,
+)
 from phenolab.phenomena.grokking import accelerators
 from phenolab.phenomena.grokking.figure import grokking_figure
 from phenolab.phenomena.grokking.settings import CANONICAL, GrokkingSetting
 from phenolab.phenomena.grokking.signature import FIELDS, grokking_signature, run_signature_of
+from phenolab.settings import Setting
 
 
 class GrokkingOptions(Options):
@@ -47,6 +57,11 @@ class Grokking(Phenomenon):
             variants = accelerators.accelerator_variants(study.settings[0])
             study.settings, study.variants = list(variants.values()), list(variants)
         return study
+
+    def audit(self, setting_name: str, setting: Setting) -> AuditSpec:
+        from phenolab.phenomena.grokking.audit import audit_spec
+
+        return audit_spec(setting)
 
     def run_signature(self, setting_name: str, options: Options | None = None) -> RunSignature:
         return run_signature_of(self._relative(setting_name))
