@@ -1,7 +1,7 @@
 """Every `phenolab` command in README.md and docs/ still works, so the docs cannot rot.
 
 Commands are read from fenced `bash`/`console`/`sh` blocks (in `console` blocks only the lines
-after a `$ ` prompt). Training commands (`reproduce`, `phase`, `sweep`, `train`) run with
+after a `$ ` prompt). Training commands (`reproduce`, `phase`, `sweep`, `train`, `audit`) run with
 `--dry-run`: every flag, setting, option and seed range is checked exactly as a real run checks
 it, and nothing is trained (a `--device cuda` command is checked as its CPU twin on a machine
 without a GPU). Other commands must name a real command (`--help` of it runs). Blocks whose info
@@ -24,7 +24,7 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```", re.S | re.M)
 PLACEHOLDER = re.compile(r"<[^>]*>|^[A-Z][A-Z_]+$|…|\.\.\.")
 PLUGIN = re.compile(r"sparse.parity")  # the example plug-in's names
-DRY_RUN = {"reproduce", "phase", "sweep", "train"}
+DRY_RUN = {"reproduce", "phase", "sweep", "train", "audit"}
 
 
 def commands(page: Path) -> list[tuple[str, bool, list[str]]]:

@@ -106,6 +106,10 @@ def variations(setting: Setting) -> tuple[tuple[str, dict[str, Any]], ...]:
 def audit_spec(setting: Setting) -> AuditSpec:
     wd = setting.optim.weight_decay
     decays = tuple(v for v in (0.0, 1.0, 10.0) if not np.isclose(v, wd))
+    scale = setting.model.init_scale
+    # the default init (init_scale 1) is always one of the controls: Liu et al.'s claim is that
+    # grokking on non-algorithmic data comes with a large init
+    factors = tuple(sorted({0.25, 4.0, 8.0} | ({1.0 / scale} if scale != 1.0 else set())))
     return AuditSpec("t_test / t_train", read, metrics=("accuracy", "loss", "prob_correct", "brier", "distance"),
-                     rescore=rescore, measures=score_measures(setting), weight_decays=decays,
-                     variations=variations(setting))
+                     rescore=rescore, measures=score_measures(setting), init_factors=factors,
+                     weight_decays=decays, variations=variations(setting))
