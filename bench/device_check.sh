@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks of the grokking issue, as one script for a machine with an NVIDIA GPU, in order
+# The grokking GPU checks, as one script for a machine with an NVIDIA GPU, in order
 # of importance, each under its own time limit so a slow stage cannot starve the ones before it:
 #   1. bench/device_parity.py: the GPU trains the same function as the CPU (and replica = lone run),
 #      and bench/profile_step.py: a nanda2023 step's ops by GPU time;

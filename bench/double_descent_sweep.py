@@ -125,8 +125,8 @@ def run_pack(pack: list[Part], data: TaskData, **over: object) -> None:
 def pack_data(pack: list[Part], data: TaskData) -> TaskData:
     """The data a program trains on, as `phenolab reproduce` builds it (`engine.packing.parts_data`:
     rows the parts share, such as MNIST-1D's inputs, stay one expanded view; built before the
-    clock starts, as `data` is). Until session 12 the bench concatenated a copy per part, which
-    made a pack read 60 copies of the inputs the real program reads once."""
+    clock starts, as `data` is): not a copy per part, which would read 60 copies of the inputs
+    the real program reads once."""
     return data if len(pack) == 1 else parts_data(pack, data.x_train.dtype)
 
 

@@ -1,6 +1,6 @@
 """A record of the search for epoch-wise double descent on MNIST-1D with a CNN (one seed, plain PyTorch).
 
-Before phenolab's `epochwise` setting (a six-hidden-layer MLP, session 12) no MNIST-1D network we
+Before phenolab's `epochwise` setting (a six-hidden-layer MLP) no MNIST-1D network we
 tried showed test error falling, rising and falling again within CPU minutes
 (docs/reproduce-double-descent.md, "What did not show it on MNIST-1D"). This script reruns the
 CNN probes of that list: the greydanus_kobak2024 data (4000 train / 12000 test, `make_dataset` with

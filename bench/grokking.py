@@ -4,7 +4,7 @@
   log-spaced evaluations): phenolab with the 10 seeds batched, phenolab one seed at a time, and
   the plain PyTorch loop a user would write (`nn.Linear` without bias, x², `nn.MSELoss`,
   `torch.optim.AdamW`, one model after another, from phenolab's init, same evaluations).
-  The issue's target: 10 seeds in under 30 s on a 2-core CPU.
+  The target: 10 seeds in under 30 s on a 2-core CPU.
 - `power2022` and `nanda2023` (transformers, 10⁵ / 4·10⁴ steps in the source: hours on a CPU):
   training steps per second for 10 seeds batched vs one seed at a time: the time of 2·`--tf-steps`
   steps minus that of `--tf-steps` steps (both evaluate at the first and last step only, so the

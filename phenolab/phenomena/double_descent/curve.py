@@ -3,7 +3,7 @@
 Pure functions of arrays, ordered by the swept capacity (width, features, training samples or
 epochs), so they can be checked on synthetic curves.
 
-Definitions (the issue's signature, made robust to small wiggles):
+Definitions (made robust to small wiggles):
 
 - *interpolation threshold*: the smallest capacity whose train error is ≤ 1% (Belkin et al.
   2019; Nakkiran et al. 2019). For a sample-wise sweep, where the *small* training sets are the
