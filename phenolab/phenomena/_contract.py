@@ -171,12 +171,14 @@ class Trainer:
 class AuditReading:
     """How big a phenomenon is under one control: `size` is mean ± sd over seeds (`{"mean", "sd",
     "n"}`) when it is present, None when it is not; `available` is False when the control does not
-    apply (a metric the runs cannot be re-read under, a model without the field)."""
+    apply (a metric the runs cannot be re-read under, a model without the field); `comparable` is
+    False when `size` is in other units than the base reading's, so only presence is compared."""
 
     present: bool
     size: dict[str, Any] | None = None
     detail: str = ""
     available: bool = True
+    comparable: bool = True  # False: `size` is in other units than the base's (another metric's scale)
 
 
 @dataclass(frozen=True)

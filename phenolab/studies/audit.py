@@ -148,7 +148,7 @@ def judge(base: AuditReading, reading: AuditReading, is_base: bool = False) -> t
     if not reading.present or reading.size is None:
         return "vanishes", ""
     b, r = base.size or {}, reading.size
-    if b.get("mean") is None or r.get("mean") is None:
+    if not reading.comparable or b.get("mean") is None or r.get("mean") is None:
         return "survives", ""
     diff = r["mean"] - b["mean"]
     se = math.sqrt(_var_of_mean(b) + _var_of_mean(r))

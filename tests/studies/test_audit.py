@@ -45,6 +45,8 @@ def test_the_outcome_rule():
     outcome, change = judge(base, AuditReading(True, {"mean": 5.0, "sd": 1.0, "n": 4}))
     assert outcome == "weakens" and change.startswith("-5 ± 0.71") and "(-50%)" in change
     assert judge(base, AuditReading(False))[0] == "vanishes"
+    # a size in another metric's units is compared for presence only
+    assert judge(base, AuditReading(True, {"mean": 0.1, "sd": 0.0, "n": 4}, comparable=False)) == ("survives", "")
     assert judge(base, AuditReading(False, available=False))[0] == "not available"
     assert judge(AuditReading(False), AuditReading(True, {"mean": 3.0, "sd": 0.0, "n": 2}))[0] == NOT_PRESENT
 

@@ -6,6 +6,7 @@ the loss reading re-reads the same runs' final test loss instead of their 0-1 er
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -58,7 +59,8 @@ def rescore(catalog: Catalog, study: Study, metric: str) -> AuditReading:
     sd = judged.std(0, ddof=1) if len(seeds) > 1 else np.zeros(judged.shape[1])
     present = peak_present(judged.mean(0), sd)
     where = None if present["index"] is None else study.settings[present["index"]].value(study.axis["path"])  # type: ignore[attr-defined]
-    return _reading(present["peak_present"], present["rise"], present["spread"], len(seeds), where)
+    reading = _reading(present["peak_present"], present["rise"], present["spread"], len(seeds), where)
+    return replace(reading, comparable=False)  # a rise in loss, not in error: presence is what compares
 
 
 def audit_spec(setting: Setting, epochwise: bool) -> AuditSpec:
