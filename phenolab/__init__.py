@@ -5,6 +5,8 @@ and explanations are tested against it. The public API is small: `Setting`, `Cat
 `train`, `run`, `reproduce`, `named_setting`.
 """
 
+import functools
+
 from phenolab import _cpu_isa, _mkl_amd
 
 # before anything imports torch: MKL's fast kernels on AMD CPUs, and AVX2 kernels on AVX-512 CPUs
@@ -15,7 +17,8 @@ _cpu_isa.warn_if_too_late(_mkl_amd.STATE)
 
 from phenolab import measures, models, phenomena, tasks  # noqa: E402, F401  (register the built-in components)
 from phenolab.catalog import Catalog, CatalogError  # noqa: E402
-from phenolab.engine import BatchResult, train  # noqa: E402
+from phenolab.engine import BatchResult  # noqa: E402
+from phenolab.engine import train as _train  # noqa: E402
 from phenolab.execute import plan_batches, run_local  # noqa: E402
 from phenolab.reproduction import Reproduction, reproduce  # noqa: E402
 from phenolab.settings import Setting, SettingError, named_setting, resolve_setting  # noqa: E402
@@ -23,10 +26,23 @@ from phenolab.settings import Setting, SettingError, named_setting, resolve_sett
 __version__ = "0.2.0"
 
 
-def run(setting: Setting, seeds: list[int], catalog: Catalog | None = None, device: str = "auto") -> list[str]:
-    """Train the runs of `setting` × `seeds` that the catalog lacks; return the run ids written."""
-    catalog = catalog if catalog is not None else Catalog()
-    return run_local(plan_batches([setting], list(seeds), catalog), catalog, device=device)
+def run(setting: Setting, seeds: int | list[int], catalog: Catalog | str | None = None, device: str = "auto",
+        ) -> list[str]:
+    """Train the runs of `setting` × `seeds` (N ⇒ 0..N-1, or integers >= 0) that the catalog lacks;
+    return the run ids written. Bad input raises SettingError or CatalogError before any work."""
+    from phenolab.execute.preflight import training_inputs
+
+    seed_list, cat = training_inputs(setting, seeds, catalog, device)
+    return run_local(plan_batches([setting], seed_list, cat), cat, device=device)
+
+
+@functools.wraps(_train)
+def train(setting: Setting, seeds: int | list[int], **kwargs) -> BatchResult:
+    """`phenolab.engine.train` after the checks `run` makes (seeds N ⇒ 0..N-1, or integers >= 0)."""
+    from phenolab.execute.preflight import training_inputs
+
+    seed_list, _ = training_inputs(setting, seeds, False, kwargs.get("device", "cpu"))
+    return _train(setting, seed_list, **kwargs)
 
 
 __all__ = [

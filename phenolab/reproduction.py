@@ -28,6 +28,8 @@ def reproducible(name: str) -> Reproducible:
     """The phenomenon or study `name` (`phenolab reproduce NAME`), or a one-line SettingError."""
     from phenolab.studies import STUDIES
 
+    if not isinstance(name, str):
+        raise SettingError(f"phenomenon {name!r}: give its name, one of: {', '.join(sorted([*PHENOMENA, *STUDIES]))}")
     found = PHENOMENA.get(name) or STUDIES.get(name)
     if found is None:
         raise SettingError(unknown_name("phenomenon", name, sorted([*PHENOMENA, *STUDIES])))
@@ -35,28 +37,37 @@ def reproducible(name: str) -> Reproducible:
 
 
 def seed_list(seeds: int | str | Sequence[int]) -> list[int]:
-    """Seeds as the API and the CLI take them: N (⇒ 0..N-1), a range text ("0-4,7"), or integers ≥ 0."""
+    """Seeds as the API and the CLI take them: N (⇒ 0..N-1), a range text as `--seeds` takes it
+    ("0-4,7"), or integers ≥ 0 (negative, non-integer and repeated seeds are refused)."""
     from phenolab.execute.grid import seeds_from_value
+    from phenolab.settings import check_seeds
 
-    return seeds_from_value(seeds)
+    return seeds_from_value(seeds) if isinstance(seeds, str) else check_seeds(seeds)
 
 
 def plan_reproduction(phenomenon: str, setting: str | None = None, seeds: int | str | Sequence[int] = 5, *,
                       quick: bool = False, overrides: Mapping[str, Any] | None = None,
                       options: Mapping[str, Any] | None = None) -> tuple[Reproducible, Study]:
     """The study a reproduction trains, with every input checked (nothing is read or written)."""
+    from phenolab.settings import check_overrides
+
     rep = reproducible(phenomenon)
+    if setting is not None and not isinstance(setting, str):
+        raise SettingError(f"setting {setting!r}: give the name of one of {rep.name}'s canonical settings")
     if isinstance(rep, Phenomenon):
-        name = setting or rep.default_setting
+        name = rep.default_setting if setting is None else setting
         rep.canonical_setting(name)  # one line naming the allowed settings
     elif setting is not None:
         raise SettingError(f"{phenomenon} is a study with its own settings; it takes no --setting")
     else:
         name = rep.name
-    if overrides is not None and not isinstance(overrides, Mapping):
-        raise SettingError(f"overrides {overrides!r}: give a mapping of dotted fields to values")
-    study = rep.study(name, seed_list(seeds), dict(overrides or {}), quick, rep.parse_options(options))
-    study.overrides = dict(overrides or {})
+    overrides = check_overrides(overrides)
+    if not isinstance(quick, bool):
+        raise SettingError(f"quick {quick!r}: give True or False")
+    if options is not None and not isinstance(options, Mapping):
+        raise SettingError(f"options {options!r}: give a mapping of option names to values")
+    study = rep.study(name, seed_list(seeds), dict(overrides), quick, rep.parse_options(options))
+    study.overrides = dict(overrides)
     return rep, study
 
 
@@ -117,10 +128,13 @@ def reproduce(phenomenon: str, setting: str | None = None, seeds: int | str | Se
     signature and draw the figure. `overrides` are `--set` fields; `options` the phenomenon's own
     (e.g. `rounds=3` for the lottery). Bad input raises `SettingError` before any work."""
     from phenolab.engine import resolve_device
+    from phenolab.execute.preflight import writable_catalog
 
     rep, study = plan_reproduction(phenomenon, setting, seeds, quick=quick, overrides=overrides, options=options)
+    if not isinstance(device, str):
+        raise SettingError(f"device {device!r}: give 'auto', 'cpu' or 'cuda[:N]'")
     resolve_device(device)
-    cat = catalog if isinstance(catalog, Catalog) else Catalog(catalog)
+    cat = writable_catalog(catalog)  # a catalog path training cannot write: one line, before any work
     return complete_reproduction(rep, study, cat, Trainer.local(cat, device))
 
 

@@ -1,5 +1,6 @@
 """The catalog: the single source of truth for settings, runs, curves, checkpoints and notes."""
 
+from phenolab.catalog._reads import runs_frame
 from phenolab.catalog._records import RunRecord, run_id_for
 from phenolab.catalog.provenance import collect_provenance, utc_now
 from phenolab.catalog.schema import SCHEMA_VERSION, CatalogError
@@ -12,5 +13,6 @@ __all__ = [
     "RunRecord",
     "collect_provenance",
     "run_id_for",
+    "runs_frame",
     "utc_now",
 ]

@@ -2,20 +2,26 @@
 
 A bundle is a directory:
 
-    manifest.json      format, version, counts, and the sha256 and size of every other file
-    settings.jsonl     {"setting_id", "json"}: each setting's canonical JSON, as stored
-    runs.jsonl         every stored column of a run, its summary, provenance and checkpoint list
-    curves.parquet     long table run_id, metric, step, value (int64 / float64, exact)
+    manifest.json        format, version, counts, and the sha256 and size of every other file
+    settings.jsonl       {"setting_id", "json"}: each setting's canonical JSON, as stored
+    runs.jsonl.gz        every stored column of a run, its summary, provenance and checkpoint list
+                         (gzip: a batch's runs share most of their provenance)
+    curve_blobs.parquet  one row per curve: run_id, metric, steps, values, the two arrays as the
+                         catalog stores them (`codec.py`: exact, byte planes, zlib)
     checkpoints/<run_id>/step-<N>.safetensors
 
-Nothing is ever unpickled: JSON, Parquet and safetensors only. Import checks everything before it
-writes anything (every file's sha256, no unlisted or missing file, every setting's content id,
-every run's id and references), then stores the new runs in one transaction; runs the catalog
-already has (same setting id and seed) are left alone, so importing a bundle twice changes nothing.
+Version 1 bundles (phenolab ≤ 0.2) hold `curves.parquet` instead, the long table run_id, metric,
+step, value (int64 / float64), and `runs.jsonl` uncompressed; they still import. Nothing is ever
+unpickled: JSON, Parquet and safetensors only. Import checks everything before it writes anything
+(every file's sha256, no unlisted or missing file, every setting's content id, every run's id and
+references, every curve decoded with its steps and values of one length), then stores the new
+runs in one transaction; runs the catalog already has (same setting id and seed) are left alone,
+so importing a bundle twice changes nothing.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -23,28 +29,28 @@ import re
 import shutil
 import sqlite3
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from safetensors.torch import load as st_load
 
+from phenolab.catalog._bundle_curves import CURVE_FILES, read_curves, write_curves
+from phenolab.catalog._reads import _CHUNK as CHUNK
 from phenolab.catalog._records import RunRecord, run_id_for
 from phenolab.catalog.provenance import phenolab_version, utc_now
 from phenolab.catalog.schema import SCHEMA_VERSION, CatalogError, dumps_json, loads_object
-from phenolab.catalog.store import _CHUNK as CHUNK
-from phenolab.catalog.store import Catalog, check_setting_json
+from phenolab.catalog.store import Catalog, CurveRow, check_setting_json
 
 BUNDLE_FORMAT = "phenolab-bundle"
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2
 MANIFEST = "manifest.json"
-REQUIRED = ("settings.jsonl", "runs.jsonl", "curves.parquet")
 RUN_FIELDS = ("run_id", "setting_id", "seed", "status", "started", "finished", "wall_s", "batch_id",
               "replicas_in_batch", "provenance", "summary", "checkpoints")
-CURVE_COLUMNS = ["run_id", "metric", "step", "value"]
-_FILE_NAME = re.compile(r"(settings\.jsonl|runs\.jsonl|curves\.parquet|checkpoints/[\w.-]+/step-\d+\.safetensors)")
+RUNS_FILES = {1: "runs.jsonl", 2: "runs.jsonl.gz"}
+_FILE_NAME = re.compile(r"(settings\.jsonl|runs\.jsonl(\.gz)?|curves\.parquet|curve_blobs\.parquet"
+                        r"|checkpoints/[\w.-]+/step-\d+\.safetensors)")
 
 
 @dataclass
@@ -138,14 +144,13 @@ def _write_bundle(catalog: Catalog, root: Path, rows: list[dict[str, Any]]) -> d
             ckpts.append({"step": c["step"], "file": rel})
             n_ckpt += 1
         lines.append({**{k: row[k] for k in RUN_FIELDS if k != "checkpoints"}, "checkpoints": ckpts})
-    _write_lines(root / "runs.jsonl", lines)
-    curves = catalog.curves(run_ids=[r["run_id"] for r in rows])[CURVE_COLUMNS]
-    curves.to_parquet(root / "curves.parquet", index=False)
+    (root / RUNS_FILES[2]).write_bytes(gzip.compress("".join(dumps_json(o) + "\n" for o in lines).encode(), mtime=0))
+    curve_counts = write_curves(catalog, [r["run_id"] for r in rows], root)
     files = {p.relative_to(root).as_posix(): _file_entry(p) for p in sorted(root.rglob("*")) if p.is_file()}
     manifest = {
         "format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, "created": utc_now(), "phenolab": phenolab_version(),
         "catalog_schema": SCHEMA_VERSION, "source": str(catalog.path),
-        "counts": {"settings": len(settings), "runs": len(rows), "curve_rows": len(curves), "checkpoints": n_ckpt},
+        "counts": {"settings": len(settings), "runs": len(rows), **curve_counts, "checkpoints": n_ckpt},
         "files": files,
     }
     (root / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -168,13 +173,13 @@ def import_bundle(catalog: Catalog, bundle: str | os.PathLike[str]) -> ImportRep
     check_files(root, manifest)
     settings = _read_settings(root)
     runs = _read_runs(root, settings, manifest)
-    curves = _read_curves(root, runs)
+    curves, curve_counts = read_curves(root, manifest["version"], {r["run_id"] for r in runs})
     counts = manifest.get("counts", {})
-    for key, actual in (("settings", len(settings)), ("runs", len(runs)), ("curve_rows", len(curves))):
+    for key, actual in (("settings", len(settings)), ("runs", len(runs)), *curve_counts.items()):
         if counts.get(key) != actual:
             raise CatalogError(f"bundle {root}: manifest counts {counts.get(key)} {key}, the files hold {actual}")
-    groups = _new_run_groups(catalog, root, settings, runs, curves)
-    written = catalog.write_many(groups) if groups else []
+    groups = _new_run_groups(catalog, root, settings, runs)
+    written = catalog.write_many(groups, encoded=curves) if groups else []
     return ImportReport(str(root), len(runs), written, len(settings))
 
 
@@ -204,7 +209,7 @@ def read_manifest(root: Path) -> dict[str, Any]:
 def check_files(root: Path, manifest: dict[str, Any]) -> None:
     """Every listed file present with its sha256; no file on disk that the manifest does not list."""
     listed: dict[str, Any] = manifest["files"]
-    for name in REQUIRED:
+    for name in ("settings.jsonl", RUNS_FILES[manifest["version"]], CURVE_FILES[manifest["version"]]):
         if name not in listed:
             raise CatalogError(f"bundle {root}: {MANIFEST} does not list {name}")
     for name, entry in listed.items():
@@ -224,7 +229,19 @@ def check_files(root: Path, manifest: dict[str, Any]) -> None:
 
 
 def _read_jsonl(root: Path, name: str) -> list[dict[str, Any]]:
-    lines = (root / name).read_text().splitlines()
+    data = (root / name).read_bytes()
+    if name.endswith(".gz"):
+        inflate = zlib.decompressobj(wbits=31)  # gzip; never inflated past a generous bound
+        try:
+            data = inflate.decompress(data, max(1 << 28, 200 * len(data)))
+        except zlib.error as exc:
+            raise CatalogError(f"bundle {root}: {name} is not gzip ({exc})") from None
+        if not inflate.eof:
+            raise CatalogError(f"bundle {root}: {name} is truncated or too large")
+    try:
+        lines = data.decode().splitlines()
+    except UnicodeDecodeError:
+        raise CatalogError(f"bundle {root}: {name} is not UTF-8 text") from None
     return [loads_object(line, f"bundle {root}: {name} line {i}") for i, line in enumerate(lines, start=1)]
 
 
@@ -245,8 +262,9 @@ def _read_settings(root: Path) -> dict[str, str]:
 
 def _read_runs(root: Path, settings: dict[str, str], manifest: dict[str, Any]) -> list[dict[str, Any]]:
     runs, ids = [], set()
-    for i, obj in enumerate(_read_jsonl(root, "runs.jsonl"), start=1):
-        where = f"bundle {root}: runs.jsonl line {i}"
+    name = RUNS_FILES[manifest["version"]]
+    for i, obj in enumerate(_read_jsonl(root, name), start=1):
+        where = f"bundle {root}: {name} line {i}"
         missing = [k for k in RUN_FIELDS if k not in obj]
         if missing:
             raise CatalogError(f"{where} lacks field {missing[0]!r}")
@@ -274,36 +292,18 @@ def _read_runs(root: Path, settings: dict[str, str], manifest: dict[str, Any]) -
     return runs
 
 
-def _read_curves(root: Path, runs: list[dict[str, Any]]) -> pd.DataFrame:
-    try:
-        df = pd.read_parquet(root / "curves.parquet")
-    except Exception as exc:  # pyarrow raises many types for a bad file
-        raise CatalogError(f"bundle {root}: curves.parquet cannot be read ({str(exc).splitlines()[0]})") from None
-    if list(df.columns) != CURVE_COLUMNS:
-        raise CatalogError(f"bundle {root}: curves.parquet columns {list(df.columns)}; expected {CURVE_COLUMNS}")
-    if not (pd.api.types.is_integer_dtype(df["step"]) and pd.api.types.is_float_dtype(df["value"])):
-        raise CatalogError(f"bundle {root}: curves.parquet needs integer steps and float values")
-    unknown = set(df["run_id"].unique()) - {r["run_id"] for r in runs}
-    if unknown:
-        raise CatalogError(f"bundle {root}: curves.parquet has run {sorted(unknown)[0]!r}, which runs.jsonl lacks")
-    return df
-
-
 def _new_run_groups(catalog: Catalog, root: Path, settings: dict[str, str], runs: list[dict[str, Any]],
-                    curves: pd.DataFrame) -> list[tuple[str, str, list[RunRecord]]]:
-    """RunRecords of the runs the catalog lacks, grouped by setting (nothing new ⇒ [])."""
-    stored = {sid: catalog.existing_seeds(sid) for sid in settings}
-    new = [r for r in runs if r["seed"] not in stored[r["setting_id"]]]
+                    ) -> list[tuple[str, str, list[RunRecord]]]:
+    """RunRecords of the runs the catalog lacks, grouped by setting (nothing new ⇒ []); their curves
+    come encoded, beside them."""
+    stored = _stored_seeds(catalog, set(settings))
+    new = [r for r in runs if r["seed"] not in stored.get(r["setting_id"], set())]
     if not new:
         return []
-    by_run = {rid: df for rid, df in curves[curves["run_id"].isin({r["run_id"] for r in new})].groupby("run_id")}
     groups: dict[str, list[RunRecord]] = {}
     for r in new:
-        df = by_run.get(r["run_id"], curves.iloc[:0])
-        curve_map = {m: (g["step"].to_numpy(np.int64), g["value"].to_numpy(np.float64))
-                     for m, g in df.groupby("metric", sort=True)}
         ckpts = {c["step"]: st_load((root / c["file"]).read_bytes()) for c in r["checkpoints"]}
-        rec = RunRecord(setting_id=r["setting_id"], seed=r["seed"], curves=curve_map, summary=r["summary"],
+        rec = RunRecord(setting_id=r["setting_id"], seed=r["seed"], curves={}, summary=r["summary"],
                         provenance=r["provenance"], started=_num(r["started"]), finished=_num(r["finished"]),
                         wall_s=_num(r["wall_s"]), batch_id=r["batch_id"] or "",
                         replicas_in_batch=int(r["replicas_in_batch"] or 1), checkpoints=ckpts)
@@ -312,8 +312,24 @@ def _new_run_groups(catalog: Catalog, root: Path, settings: dict[str, str], runs
     return [(settings[sid], sid, recs) for sid, recs in groups.items()]
 
 
+def _stored_seeds(catalog: Catalog, setting_ids: set[str]) -> dict[str, set[int]]:
+    """Seeds the catalog holds of each of these settings, in one query per chunk of ids."""
+
+    def query(conn: Any) -> dict[str, set[int]]:
+        out: dict[str, set[int]] = {}
+        ids = sorted(setting_ids)
+        for i in range(0, len(ids), CHUNK):
+            chunk = ids[i : i + CHUNK]
+            sql = f"SELECT setting_id, seed FROM runs WHERE setting_id IN ({','.join('?' * len(chunk))})"
+            for sid, seed in conn.execute(sql, chunk):
+                out.setdefault(sid, set()).add(int(seed))
+        return out
+
+    return catalog._read(query, {})
+
+
 def _num(v: Any) -> float:
     return float("nan") if v is None else float(v)
 
 
-__all__ = ["BUNDLE_VERSION", "ImportReport", "export_bundle", "import_bundle"]
+__all__ = ["BUNDLE_VERSION", "CurveRow", "ImportReport", "export_bundle", "import_bundle"]

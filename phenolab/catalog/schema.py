@@ -21,7 +21,10 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-SCHEMA_VERSION = 1
+from phenolab.catalog.codec import CodecError
+from phenolab.catalog.migrations import CURVES_DDL, MIGRATIONS, STEPS_DDL
+
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x50484C42  # "PHLB": marks the file as a phenolab catalog (PRAGMA application_id)
 BUSY_TIMEOUT_S = 30.0
 RETRY_DEADLINE_S = 300.0  # give up on a locked database after this long, on top of busy_timeout
@@ -44,10 +47,8 @@ DDL: tuple[str, ...] = (
         seed INTEGER NOT NULL, status TEXT NOT NULL, started REAL, finished REAL, wall_s REAL,
         batch_id TEXT, replicas_in_batch INTEGER, provenance TEXT, summary TEXT,
         UNIQUE(setting_id, seed))""",
-    """CREATE TABLE curves(
-        run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
-        metric TEXT NOT NULL, steps BLOB NOT NULL, vals BLOB NOT NULL,
-        PRIMARY KEY(run_id, metric))""",
+    STEPS_DDL,
+    CURVES_DDL,
     """CREATE TABLE checkpoints(
         run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
         step INTEGER NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL,
@@ -57,8 +58,7 @@ DDL: tuple[str, ...] = (
     "CREATE INDEX notes_kind_key ON notes(kind, key)",
 )
 
-# MIGRATIONS[v] upgrades a file from schema v to v + 1 inside one transaction. Append, never edit.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+# MIGRATIONS[v] upgrades a file from schema v to v + 1 inside one transaction (migrations.py).
 
 
 def is_busy(exc: BaseException) -> bool:
@@ -230,7 +230,10 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
                 return False
             if ver not in MIGRATIONS:
                 raise CatalogError(f"{path}: no migration from catalog schema {ver} to {ver + 1}")
-            MIGRATIONS[ver](conn)
+            try:
+                MIGRATIONS[ver](conn)
+            except CodecError as exc:
+                raise CatalogError(f"{path}: migration from catalog schema {ver} failed ({exc})") from None
             conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(ver + 1),))
             conn.execute(f"PRAGMA user_version={ver + 1}")
             conn.execute("COMMIT")
@@ -239,20 +242,16 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
             rollback(conn)
             raise
 
+    migrated = False
     while with_retry(step):
-        pass
+        migrated = True
+    if migrated:  # give the old layout's pages back to the file system (skipped while others use it)
+        conn.execute("PRAGMA busy_timeout=1000")
+        with contextlib.suppress(sqlite3.OperationalError):
+            conn.execute("VACUUM")
 
 
-# ---- how values are stored ------------------------------------------------------------------
-def encode_curve(run_id: str, metric: str, steps: Any, vals: Any) -> tuple[bytes, bytes]:
-    """Little-endian int64 steps and float64 values: one compact row per curve."""
-    s = np.ascontiguousarray(np.asarray(steps), dtype="<i8").ravel()
-    v = np.ascontiguousarray(np.asarray(vals), dtype="<f8").ravel()
-    if s.shape != v.shape:
-        raise CatalogError(f"run {run_id} curve {metric!r}: {s.size} steps but {v.size} values")
-    return s.tobytes(), v.tobytes()
-
-
+# ---- JSON and setting filters -------------------------------------------------------------
 _JSON_TOKEN = re.compile(r'"(?:\\.|[^"\\])*"|-?Infinity|NaN')
 
 

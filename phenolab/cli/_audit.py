@@ -25,7 +25,8 @@ from phenolab.cli._phenomenon_commands import (
     parameter,
     setting_parameter,
 )
-from phenolab.cli._reproduce import WIDE, DryRunOpt, QuickOpt, fitted_table, print_plan
+from phenolab.cli._reproduce import WIDE, DryRunOpt, QuickOpt, print_plan
+from phenolab.cli._tables import fitted_table
 from phenolab.cli._train import DeviceOpt, SetOpt, ThreadsOpt, train_missing
 from phenolab.phenomena import Phenomenon, Trainer
 from phenolab.settings import parse_assignments
@@ -45,7 +46,7 @@ def run_audit(ph: Phenomenon, *, setting: str | None = None, seeds: str = "3", q
     from phenolab.reproduction import plan_summary, seed_list
     from phenolab.studies.audit import audit_note, plan_audit, read_audit, train_audit
 
-    name = setting or ph.default_setting
+    name = ph.default_setting if setting is None else setting
     ph.canonical_setting(name)
     plan = plan_audit(ph, name, seed_list(seeds), parse_assignments(set_ or []), quick,
                       ph.parse_options(given_options(flags)))

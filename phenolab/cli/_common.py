@@ -30,6 +30,22 @@ from phenolab.catalog import Catalog
 console = Console()
 err_console = Console(stderr=True)
 
+# The flags several commands share, each with one meaning everywhere: `phenolab --help` lists them,
+# docs/bad-input.md shows this table (a test keeps both equal to this list).
+COMMON_FLAGS: tuple[tuple[str, str], ...] = (
+    ("--seeds", "which seeds: N is N seeds, 0..N-1; 0-7, 0,3,5 or 0-3,10 name them (train refuses a bare N "
+     "for now: it once meant seed N; write 0-2 for three seeds, 3-3 for seed 3)"),
+    ("--set FIELD=VALUE", "override one setting field, e.g. model.width=128 (repeatable; a later --set of the "
+     "same field wins; VALUE is JSON where it parses)"),
+    ("--grid FIELD=VALUES", "a factor to sweep: FIELD=v1,v2,… or FIELD=start:stop:num[:log] (repeatable; the "
+     "cartesian product)"),
+    ("--threads N", "torch CPU threads, N >= 1 (default: PHENOLAB_THREADS, else all cores; rerun: the count "
+     "the batch recorded)"),
+    ("--catalog PATH", "the catalog file or its folder (default: PHENOLAB_CATALOG, else ./phenolab-catalog); "
+     "commands that only read need it to exist"),
+    ("--json", "print JSON for machines instead of a table"),
+)
+
 CatalogOpt = Annotated[
     Path | None,
     typer.Option("--catalog", "-c", help="Catalog file or directory "
@@ -64,19 +80,51 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def print_error(message: str) -> None:
-    """The one-line form of every user error: "error: …" on stderr, the message printed as is."""
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    """The one-line form of every user error: "error: …" on stderr, the message printed as is, except
+    that characters that would break the line or the terminal (a newline, a control character in a
+    path the user typed) are shown escaped."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message))
+    err_console.print(f"[bold red]error:[/] {escape(shown)}", highlight=False, soft_wrap=True)
 
 
-def open_catalog(path: Path | None) -> Catalog:
-    return Catalog(path)
+def open_catalog(path: Path | Catalog | None) -> Catalog:
+    """A catalog a command may write (train, reproduce, phase, register, import), checked before any
+    work: it can be created and written (nothing is created yet)."""
+    from phenolab.execute.preflight import writable_catalog as check
+
+    return check(path)
+
+
+writable_catalog = open_catalog
+
+
+def read_catalog(path: Path | None) -> Catalog:
+    """A catalog a read command reads: "no catalog at PATH" (exit 2) when it does not exist."""
+    from phenolab.execute.preflight import existing_catalog
+
+    return existing_catalog(path)
+
+
+MAX_THREADS = 1024  # more is a typo, not a machine
+
+
+def thread_count(threads: int | None) -> int:
+    """--threads, else PHENOLAB_THREADS, else all cores; below 1 (or not a number) is one line."""
+    if threads is not None:
+        if not 1 <= threads <= MAX_THREADS:
+            fail(f"--threads {threads}: give 1 to {MAX_THREADS} threads (leave --threads out for all cores)")
+        return threads
+    env = os.environ.get("PHENOLAB_THREADS", "").strip()
+    if env:
+        if not env.isdigit() or not 1 <= int(env) <= MAX_THREADS:
+            fail(f"PHENOLAB_THREADS={env!r}: give 1 to {MAX_THREADS} threads (unset it for all cores)")
+        return int(env)
+    return os.cpu_count() or 1
 
 
 def set_threads(threads: int | None) -> int:
     """Set torch's intra-op threads explicitly (defaults oversubscribe when processes share cores)."""
-    n = threads or int(os.environ.get("PHENOLAB_THREADS", 0)) or os.cpu_count() or 1
-    if n < 1:
-        fail(f"--threads {n}: must be >= 1")
+    n = thread_count(threads)
     torch.set_num_threads(n)
     return n
 

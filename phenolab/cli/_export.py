@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from phenolab.cli._common import CatalogOpt, JsonOpt, console, fail, open_catalog, print_json
+from phenolab.cli._common import CatalogOpt, JsonOpt, console, fail, open_catalog, print_json, read_catalog
 from phenolab.settings import parse_assignments
 
 WhereOpt = Annotated[list[str] | None, typer.Option(help="Only runs whose setting has FIELD=VALUE "
@@ -40,7 +40,11 @@ def register(app: typer.Typer) -> None:
                  "or --mlflow TRACKING_URI")
         if out is not None and mlflow is not None:
             fail(f"give OUT or --mlflow, not both (OUT {str(out)!r}, --mlflow {mlflow!r})")
-        cat = open_catalog(catalog)
+        if out is not None:
+            from phenolab.execute.preflight import writable_folder
+
+            writable_folder(out, "OUT", new=True)
+        cat = read_catalog(catalog)
         run_ids = selected_run_ids(cat, where or [], setting or [])
         if mlflow is not None:
             export_to_mlflow(cat, mlflow, run_ids, experiment, as_json)
@@ -63,7 +67,7 @@ def register(app: typer.Typer) -> None:
         """Alias of `phenolab export --mlflow URI`: copy runs to an MLflow tracking store (params = the
         setting, metrics = curves with steps, tags = phenomenon, setting id, seed); runs already there are
         skipped."""
-        cat = open_catalog(catalog)
+        cat = read_catalog(catalog)
         export_to_mlflow(cat, uri, selected_run_ids(cat, where or [], []), experiment, False)
 
     @app.command("import")
@@ -75,7 +79,12 @@ def register(app: typer.Typer) -> None:
         """Add a bundle's runs to the catalog after checking every file's sha256 and every setting's id;
         runs already in the catalog are left as they are (importing twice changes nothing)."""
         from phenolab.catalog.bundle import import_bundle
+        from phenolab.settings import SettingError
 
+        try:
+            bundle.is_dir()
+        except OSError as exc:
+            raise SettingError(f"BUNDLE {str(bundle)[:80]!r}: {exc.strerror or exc}") from None
         cat = open_catalog(catalog)
         report = import_bundle(cat, bundle)
         if as_json:

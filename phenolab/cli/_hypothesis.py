@@ -9,7 +9,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from phenolab.cli._common import CatalogOpt, JsonOpt, console, err_console, open_catalog, print_json, set_threads
+from phenolab.cli._common import (
+    CatalogOpt,
+    JsonOpt,
+    console,
+    err_console,
+    open_catalog,
+    print_json,
+    read_catalog,
+    set_threads,
+)
 from phenolab.cli._train import DeviceOpt, ThreadsOpt, train_missing
 
 STATUS_STYLE = {"supported": "bold green", "refuted": "bold red", "inconclusive": "bold yellow",
@@ -77,7 +86,7 @@ def list_cmd(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
     """Every registered hypothesis with its latest verdict (refuted ones too)."""
     from phenolab.hypotheses import HypothesisLog
 
-    rows = HypothesisLog(open_catalog(catalog)).listing()
+    rows = HypothesisLog(read_catalog(catalog)).listing()
     if as_json:
         print_json(rows)
         return
@@ -109,7 +118,9 @@ def test_cmd(
     from phenolab.hypotheses import evaluate_registered
 
     set_threads(threads)
-    cat = open_catalog(catalog)
+    cat = read_catalog(catalog)  # a hypothesis is tested in the catalog it was registered in
+    if run_missing:
+        open_catalog(cat)  # which training will write
     trainer = (lambda settings, seeds: train_missing(settings, seeds, cat, device)) if run_missing else None
     result = evaluate_registered(cat, ref, trainer)
     if as_json:
@@ -127,7 +138,7 @@ def show_cmd(
     """The registered hypothesis, its frozen setting ids, held-out seeds and every verdict."""
     from phenolab.hypotheses import HypothesisLog
 
-    log = HypothesisLog(open_catalog(catalog))
+    log = HypothesisLog(read_catalog(catalog))
     reg = log.registration(ref)
     verdicts = [v["payload"] for v in log.verdicts(reg.id)]
     out = {"id": reg.id, "registered": _utc(reg.time), "entry_hash": reg.entry_hash,
@@ -166,7 +177,7 @@ def verify_cmd(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
     removed or reordered. Publish the head hash to pin the history."""
     from phenolab.hypotheses import HypothesisLog
 
-    check = HypothesisLog(open_catalog(catalog)).verify()
+    check = HypothesisLog(read_catalog(catalog)).verify()
     if as_json:
         print_json({"ok": check.ok, "entries": check.entries, "head": check.head, "problems": check.problems})
     elif check.ok:

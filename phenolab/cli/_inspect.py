@@ -9,7 +9,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from phenolab.cli._common import CatalogOpt, JsonOpt, console, fail, open_catalog, print_json
+from phenolab.cli._common import CatalogOpt, JsonOpt, console, fail, print_json, read_catalog
 from phenolab.settings import parse_assignments
 
 SUMMARY_COLS = ("final_train_acc", "final_test_acc", "final_train_loss", "final_test_loss")
@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """List the runs in the catalog with their final train/test numbers."""
-        cat = open_catalog(catalog)
+        cat = read_catalog(catalog)
         df = cat.runs(setting_id=setting, where=parse_assignments(where or []) or None)
         if as_json:
             print(df.to_json(orient="records", indent=2))
@@ -62,7 +62,11 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Print one run's curves (step × metric), or export them as CSV/JSON."""
-        cat = open_catalog(catalog)
+        from phenolab.execute.preflight import writable_file
+
+        if csv is not None:
+            writable_file(csv, "--csv")
+        cat = read_catalog(catalog)
         cat.run(run_id)  # clear error when the id is unknown
         df = cat.curves(run_ids=[run_id], metrics=metric or None)
         wide = df.pivot_table(index="step", columns="metric", values="value").reset_index()
@@ -81,7 +85,7 @@ def register(app: typer.Typer) -> None:
         catalog: CatalogOpt = None,
     ) -> None:
         """Print a run (setting, provenance, final numbers) or a setting as JSON."""
-        cat = open_catalog(catalog)
+        cat = read_catalog(catalog)
         if "-" in ident:
             print_json(cat.run(ident))
         else:
@@ -131,9 +135,12 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path | None, typer.Option(help="PNG path (default: CATALOG_DIR/figures/ID.png).")] = None,
     ) -> None:
         """Draw train/test accuracy and loss vs step for all seeds of a setting."""
+        from phenolab.execute.preflight import writable_file
         from phenolab.figures import curves_figure
 
-        cat = open_catalog(catalog)
+        if out is not None:
+            writable_file(out, "--out")
+        cat = read_catalog(catalog)
         df = cat.curves(setting_id=setting_id)
         if df.empty:
             fail(f"setting {setting_id!r} has no runs in {cat.path}; see `phenolab runs`")

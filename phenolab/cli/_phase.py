@@ -45,7 +45,7 @@ def run_phase(ph: Phenomenon, *, grid: list[str] | None = None, setting: str | N
     from phenolab.settings import parse_assignments
     from phenolab.studies.phase import phase_cells, phase_field, phase_figure, phase_table, train_cells
 
-    name = setting or ph.default_setting
+    name = ph.default_setting if setting is None else setting
     ph.canonical_setting(name)
     seed_values = seed_list(seeds)
     field = phase_field(ph, metric, name)
@@ -54,6 +54,10 @@ def run_phase(ph: Phenomenon, *, grid: list[str] | None = None, setting: str | N
     axes, cells = phase_cells(ph, name, overrides, [parse_grid_arg(g) for g in grid or []], seed_values, quick,
                               options)
     cat = open_catalog(catalog)
+    if out is not None:
+        from phenolab.execute.preflight import writable_folder
+
+        writable_folder(out, "--out")
     if dry_run:
         from phenolab.reproduction import plan_summary
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from phenolab.cli._common import CatalogOpt, console, open_catalog
+from phenolab.cli._common import CatalogOpt, console, read_catalog
 
 
 def study_ids(catalog) -> list[str]:
@@ -37,13 +37,24 @@ def register(app: typer.Typer) -> None:
         catalog: CatalogOpt = None,
         out: Annotated[Path | None, typer.Option(help="Folder for the site (default: CATALOG_DIR/report).")] = None,
         max_figures: Annotated[int, typer.Option(help="Draw at most this many figures from curves.")] = 200,
+        setting_pages: Annotated[bool, typer.Option("--setting-pages", help="A page for every setting, also those "
+                                                    "a study or phase diagram holds.")] = False,
+        rebuild: Annotated[bool, typer.Option("--rebuild", help="Make every page and figure again, not only "
+                                              "those whose catalog rows changed.")] = False,
     ) -> None:
         """Write a static HTML report of the catalog (opens from disk): phenomena, studies with figures,
-        signatures, exact settings and commands, catalog rows, hypotheses and verdicts, checklists."""
-        from phenolab.report import build_site
+        signatures, exact settings and commands, catalog rows, phase diagrams, hypotheses and verdicts,
+        checklists. Only the pages and figures whose catalog rows changed since the last build are made
+        again."""
+        from phenolab.execute.preflight import writable_folder
+        from phenolab.report import build_report
 
-        index = build_site(open_catalog(catalog), out, max_figures=max_figures)
-        console.print(f"report: {index}", highlight=False, soft_wrap=True)
+        if out is not None:
+            writable_folder(out, "--out")
+        result = build_report(read_catalog(catalog), out, max_figures=max_figures, setting_pages=setting_pages,
+                              rebuild=rebuild)
+        console.print(f"report: {result.index}  ({len(result.written)} of {result.files} files made anew)",
+                      highlight=False, soft_wrap=True)
 
     @app.command()
     def checklist(
@@ -68,7 +79,7 @@ def register(app: typer.Typer) -> None:
             from phenolab.settings import SettingError
 
             raise SettingError("STUDY: give a setting id or study key (or --list to see the questions)")
-        cat = open_catalog(catalog)
+        cat = read_catalog(catalog)
         sid = resolve_study(cat, study)
         before = recorded_answers(cat, sid)
         if file is not None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from phenolab.cli._common import CatalogOpt, JsonOpt, console, fail, open_catalog, print_json
+from phenolab.cli._common import CatalogOpt, JsonOpt, console, fail, print_json, read_catalog, thread_count
 from phenolab.cli._train import device_option
 
 
@@ -34,8 +34,10 @@ def register(app: typer.Typer) -> None:
         """
         from phenolab.execute.rerun import check_runs
 
-        cat = open_catalog(catalog)
-        ids = list(run_ids or [])
+        if threads is not None:
+            thread_count(threads)  # 1 or more, as everywhere
+        cat = read_catalog(catalog)
+        ids = list(dict.fromkeys(run_ids or []))  # a run named twice is checked once
         if setting is not None:
             ids += [r for r in cat.runs(setting_id=setting)["run_id"] if r not in ids]
             if not ids:

@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
+from phenolab.cli import _interrupt
 from phenolab.cli._common import (
     CatalogOpt,
     JsonOpt,
@@ -67,6 +69,8 @@ def sweep_runs(settings: list[Setting], seeds: list[int], catalog: Any, *, execu
         fail(f"--max-replicas {max_replicas}: must be between 1 and 100000")
     batches, in_grid, stored = plan_sweep(settings, seeds, catalog, max_replicas)
     todo = sum(b.size for b in batches)
+    work = _interrupt.work()
+    work.start(catalog, todo)
     if not quiet:
         err_console.print(f"sweep: {len(settings)} setting(s) × {len(seeds)} seed(s) = {in_grid} runs; "
                           f"{stored} already in {catalog.path}; training {todo} in {len(batches)} batch(es) "
@@ -84,10 +88,13 @@ def sweep_runs(settings: list[Setting], seeds: list[int], catalog: Any, *, execu
                             on_runs=lambda done: progress.update(task, completed=done),
                             runs_in_grid=in_grid, already_stored=stored)
     if outcome.interrupted:
+        work.reported = True
         err_console.print(
-            f"[yellow]interrupted[/]: kept {len(outcome.written)} run(s) written by this sweep (every finished "
-            f"batch); {outcome.remaining} run(s) not stored. Rerun the same command to finish them.",
-            highlight=False)
+            f"[yellow]{work.what()}[/]: kept {len(outcome.written)} run(s) written by this sweep in "
+            f"{escape(str(catalog.path))} (every finished batch; the catalog is consistent); lost "
+            f"{outcome.remaining} run(s) not stored (the batch in training and those not started). Rerun the same "
+            f"command to resume (stored runs are skipped): {escape(_interrupt.resume_command())}",
+            highlight=False, soft_wrap=True)
     return outcome
 
 

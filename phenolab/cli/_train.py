@@ -7,14 +7,26 @@ from typing import Annotated
 
 import typer
 
-from phenolab.cli._common import CatalogOpt, JsonOpt, console, open_catalog, print_json, set_threads, training_progress
-from phenolab.settings import Setting, parse_assignments, parse_seeds, resolve_setting
+from phenolab.cli import _interrupt
+from phenolab.cli._common import (
+    CatalogOpt,
+    JsonOpt,
+    console,
+    err_console,
+    print_json,
+    set_threads,
+    training_progress,
+    writable_catalog,
+)
+from phenolab.settings import Setting, SettingError, parse_assignments, parse_seeds, resolve_setting
 
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", "-s", help="Override a field: FIELD=VALUE, e.g. model.width=128 (repeatable)."),
+    typer.Option("--set", "-s", help="Override a field: FIELD=VALUE, e.g. model.width=128 (repeatable, each field "
+                 "once)."),
 ]
-SeedsOpt = Annotated[str, typer.Option("--seeds", help="Seeds: 0-7, 0,3,5 or 0-3,10.")]
+SeedsOpt = Annotated[str, typer.Option("--seeds", help="Seeds: a range like 0-7, 0,3,5 or 0-3,10. A bare N is "
+                                       "refused here for now (it once meant seed N; elsewhere it means N seeds).")]
 
 
 def device_option(help_text: str, available: bool = True) -> typer.models.OptionInfo:
@@ -31,33 +43,60 @@ def device_option(help_text: str, available: bool = True) -> typer.models.Option
 
 
 DeviceOpt = Annotated[str, device_option("auto (CUDA when present), cpu or cuda[:N].")]
-ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="torch CPU threads (default: all cores).")]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="torch CPU threads, N >= 1 (default: "
+                                                "PHENOLAB_THREADS, else all cores).")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Check everything and print the plan (runs stored, runs "
+                                         "to train); train nothing, write nothing.")]
+
+
+def train_seeds(text: str) -> list[int]:
+    """`train --seeds`: a range or list. A bare N is refused with both readings: it once meant seed
+    N here, while everywhere else (and in `train` from now on) N means N seeds."""
+    spec = str(text).strip()
+    if spec.isdigit():
+        n = int(spec)
+        both = f"0-{n - 1} ({n} seeds) or {n}-{n} (seed {n})" if n >= 1 else "0-0 (seed 0)"
+        raise SettingError(f"--seeds {spec}: ambiguous in train (a bare N once meant seed N here; in reproduce, "
+                           f"sweep and phase it means N seeds); did you mean {both}?")
+    return parse_seeds(spec)
 
 
 def train_missing(settings: list[Setting], seeds: list[int], catalog, device: str) -> list[str]:
-    """Train the runs of settings × seeds not yet in the catalog, under one progress bar."""
-    from phenolab.engine import total_steps
+    """Train the runs of settings × seeds not yet in the catalog, under one progress bar. Every
+    batch's memory is checked (and a batch too large for it split) before the first one trains."""
+    from phenolab.engine import resolve_device, total_steps
     from phenolab.execute import plan_batches, run_local
-    from phenolab.tasks import build_task
+    from phenolab.execute.memory import fit_batches, task_shape
 
     batches = plan_batches(settings, seeds, catalog)
     if not batches:
         return []
+    planned = len(batches)
+    batches = fit_batches(batches, resolve_device(device))
+    if len(batches) > planned:
+        err_console.print(f"memory: split into {len(batches)} batches to fit (phenolab/execute/memory.py)",
+                          highlight=False)
     steps = {}
     for b in batches:
         if b.setting.id not in steps:
-            n_train = build_task(b.setting.task, [b.parts[0].seeds[0]], _input_kind(b.setting)).n_train
+            shape = task_shape(b.setting)
+            n_train = shape.n_train if shape is not None else _built_n_train(b)
             steps[b.setting.id] = total_steps(b.setting, n_train) if b.setting.optim.name != "lstsq" else 1
     total = sum(steps[b.setting.id] for b in batches)
+    work = _interrupt.work()
+    work.start(catalog, sum(b.size for b in batches))
     with training_progress(sum(b.size for b in batches), total) as progress:
         label = settings[0].id if len(settings) == 1 else f"{len(settings)} settings"
         task = progress.add_task(f"training {label}", total=total, runs=0)
-        state = {"offset": 0, "runs": 0}
+        state = {"offset": 0, "runs": 0, "done": 0}
+        work.in_flight = batches[0].size  # the batch in training is what an interrupt loses
 
         def on_step(_batch, done: int, _total: int) -> None:
             progress.update(task, completed=state["offset"] + done)
 
         def on_batch(batch, _result, _ids) -> None:
+            state["done"] += 1
+            work.in_flight = batches[state["done"]].size if state["done"] < len(batches) else 0
             state["offset"] += steps[batch.setting.id]
             state["runs"] += batch.size
             progress.update(task, completed=state["offset"], runs=state["runs"])
@@ -65,12 +104,19 @@ def train_missing(settings: list[Setting], seeds: list[int], catalog, device: st
         return run_local(batches, catalog, device=device, on_step=on_step, on_batch=on_batch)
 
 
+def _built_n_train(batch) -> int:
+    """A plug-in task's training-set size, from its data for one seed."""
+    from phenolab.tasks import build_task
+
+    return build_task(batch.setting.task, [batch.parts[0].seeds[0]], _input_kind(batch.setting)).n_train
+
+
 def train_and_store(setting: Setting, seeds: list[int], catalog_path: Path | None, device: str,
                     figure: bool, as_json: bool, title: str = "") -> dict:
     """Train the missing runs of (setting, seeds) with a progress bar; store, plot, report."""
     from phenolab.figures import curves_figure
 
-    catalog = open_catalog(catalog_path)
+    catalog = writable_catalog(catalog_path)
     written = train_missing([setting], seeds, catalog, device)
     runs = catalog.runs(setting_id=setting.id)
     runs = runs[runs["seed"].isin(seeds)]
@@ -136,12 +182,31 @@ def register(app: typer.Typer) -> None:
         threads: ThreadsOpt = None,
         figure: Annotated[bool, typer.Option(help="Save a train/test accuracy figure.")] = True,
         as_json: JsonOpt = False,
+        dry_run: DryRunOpt = False,
     ) -> None:
         """Train (setting, seed) runs as one batched program and store them in the catalog.
 
-        Runs already in the catalog (same setting id and seed) are skipped.
+        Runs already in the catalog (same setting id and seed) are skipped. Everything is checked
+        before any work: the setting, the seeds, the catalog path and the memory a batch needs.
         """
+        from phenolab.engine import resolve_device
+        from phenolab.execute import plan_batches
+        from phenolab.execute.memory import fit_batches
+
         setting = resolve_setting(base, parse_assignments(set_ or []))
-        seed_list = parse_seeds(seeds)
+        seed_list = train_seeds(seeds)
         set_threads(threads)
-        train_and_store(setting, seed_list, catalog, device, figure, as_json)
+        cat = writable_catalog(catalog)
+        batches = fit_batches(plan_batches([setting], seed_list, cat), resolve_device(device))
+        if dry_run:
+            todo = sum(b.size for b in batches)
+            plan = {"setting_id": setting.id, "seeds": len(seed_list), "stored": len(seed_list) - todo,
+                    "to_train": todo, "batches": len(batches), "catalog": str(cat.path)}
+            if as_json:
+                print_json(plan)
+            else:
+                console.print(f"plan: setting {setting.id} × {len(seed_list)} seed(s): {plan['stored']} stored in "
+                              f"{cat.path}, {todo} to train in {len(batches)} batch(es)", highlight=False,
+                              soft_wrap=True)
+            return
+        train_and_store(setting, seed_list, cat, device, figure, as_json)

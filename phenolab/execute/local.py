@@ -178,8 +178,13 @@ StepProgress = Callable[[Batch, int, int], None]
 
 def run_local(batches: list[Batch], catalog: Catalog, *, device: str = "auto",
               on_step: StepProgress | None = None, on_batch: BatchDone | None = None) -> list[str]:
-    """Train batches one after another in this process and store each as it finishes."""
+    """Train batches one after another in this process and store each as it finishes. Every batch's
+    memory is estimated first: one too large for the device is split (`execute.memory`), and one
+    whose single replica cannot fit is refused before anything trains."""
+    from phenolab.execute.memory import fit_batches
+
     dev = resolve_device(device)
+    batches = fit_batches(batches, dev)
     provenance = collect_provenance(str(dev), torch.get_num_threads())
     written: list[str] = []
     for batch in batches:

@@ -63,6 +63,11 @@ def run_sweep(batches: list[Batch], catalog: Catalog, *, executor: str = "local"
         raise SettingError(f"--executor {executor!r}: allowed: {', '.join(EXECUTORS)}")
     if address is not None and executor != "ray":
         raise SettingError("--address is for --executor ray (the address of a running Ray cluster)")
+    if executor == "local":  # every batch's memory, before the first trains: too large ones are split
+        from phenolab.engine import resolve_device
+        from phenolab.execute.memory import fit_batches
+
+        batches = fit_batches(batches, resolve_device(device))
     planned = sum(b.size for b in batches)
     out = SweepOutcome(runs_in_grid if runs_in_grid is not None else planned + already_stored,
                        already_stored, planned)

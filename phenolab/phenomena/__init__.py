@@ -8,8 +8,6 @@ imported (so registered) when `phenolab.phenomena` is.
 
 from __future__ import annotations
 
-import difflib
-
 from phenolab.phenomena._contract import (
     AuditReading,
     AuditSpec,
@@ -27,7 +25,7 @@ from phenolab.phenomena._contract import (
     TrainMissing,
 )
 from phenolab.phenomena._reading import first_step_at_least, quick_setting, stat, study_curves
-from phenolab.settings import NAMED_SETTINGS, SettingError, register_setting
+from phenolab.settings import NAMED_SETTINGS, SettingError, register_setting, unknown_name
 
 PHENOMENA: dict[str, Phenomenon] = {}
 
@@ -52,13 +50,6 @@ def get_phenomenon(name: str) -> Phenomenon:
     if name in PHENOMENA:
         return PHENOMENA[name]
     raise SettingError(unknown_name("phenomenon", name, sorted(PHENOMENA)))
-
-
-def unknown_name(kind: str, name: str, allowed: list[str]) -> str:
-    """"unknown KIND 'x' (did you mean 'y'?); allowed: …" — one line."""
-    close = difflib.get_close_matches(name, allowed, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown {kind} {name!r}{hint}; allowed: {', '.join(allowed)}"
 
 
 def _register_builtins() -> None:

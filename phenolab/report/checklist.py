@@ -142,8 +142,13 @@ def record_answers(catalog: Catalog, study: str, answers: dict[str, str]) -> int
 
 def recorded_answers(catalog: Catalog, study: str) -> dict[str, dict[str, Any]]:
     """{question id: {"answer", "created"}} merged over every session, the latest answer winning."""
+    return merge_answers(catalog.notes(NOTE_KIND, study))
+
+
+def merge_answers(notes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`recorded_answers` of one study's checklist notes (oldest first)."""
     out: dict[str, dict[str, Any]] = {}
-    for note in catalog.notes(NOTE_KIND, study):
+    for note in notes:
         answers = note["obj"].get("answers", {}) if isinstance(note["obj"], dict) else {}
         for qid, text in answers.items():
             if qid in _BY_ID and isinstance(text, str) and text.strip():

@@ -11,12 +11,12 @@ anywhere in it), shows every verdict — refuted ones included — and is simply
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from phenolab.catalog import Catalog
+from phenolab.report.data import ReportData
 from phenolab.report.studies import fmt, fmt_time
 
 TESTS = ("in_sample", "held_out", "confound", "intervention")
@@ -60,25 +60,13 @@ class HypothesisView:
         return self.evaluations[-1].verdict if self.evaluations else "not evaluated"
 
 
-def note_kinds(catalog: Catalog, prefix: str) -> list[str]:
-    """Kinds of the notes in the catalog that start with `prefix` (read-only; none if no file)."""
-    if not catalog.path.is_file():
-        return []
-    conn = sqlite3.connect(f"{catalog.path.as_uri()}?mode=ro", uri=True, timeout=30)
-    try:
-        rows = conn.execute("SELECT DISTINCT kind FROM notes WHERE substr(kind, 1, ?) = ? ORDER BY kind",
-                            (len(prefix), prefix)).fetchall()
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        conn.close()
-    return [r[0] for r in rows]
-
-
-def hypothesis_views(catalog: Catalog) -> list[HypothesisView]:
+def hypothesis_views(source: Catalog | ReportData) -> list[HypothesisView]:
     """One view per hypothesis id, with every evaluation recorded for it, oldest first."""
-    notes = sorted((n for kind in note_kinds(catalog, "hypothesis") for n in catalog.notes(kind)),
-                   key=lambda n: n["id"])
+    if isinstance(source, ReportData):
+        notes = source.hypothesis_notes()
+    else:
+        notes = sorted((n for kind in source.note_kinds("hypothesis") for n in source.notes(kind)),
+                       key=lambda n: n["id"])
     views: dict[str, HypothesisView] = {}
     for note in notes:
         obj = note["obj"]

@@ -1,40 +1,37 @@
 """The report's phase diagrams: each `phenolab phase` call stores a catalog note (kind "phase",
 keyed by phenomenon, setting, field and grid) with its table and figure; the latest note of each
-key is shown, with the command that rebuilds it."""
+key is one entry of the index (its heat map and the command that rebuilds it) and one page (the
+cell table, each cell's setting linked)."""
 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
 from typing import Any
 
-from phenolab.catalog import Catalog
 from phenolab.report.commands import count_seeds_arg, set_args
+from phenolab.report.data import ReportData
+from phenolab.report.studies import Study
 
 NOTE_KIND = "phase"
 
 
-def phase_views(catalog: Catalog, copy_figure: Callable[[str | None, str], str | None]) -> list[dict[str, Any]]:
-    """One view per phase diagram (the latest of each key), newest first: title, command, the
-    copied figure and the table (columns and rows, setting ids left out)."""
-    latest: dict[str, dict[str, Any]] = {}
-    for note in catalog.notes(NOTE_KIND):
-        latest[note["key"]] = note  # oldest first: later notes of a key replace earlier ones
-    views = []
-    for i, note in enumerate(sorted(latest.values(), key=lambda n: n["created"], reverse=True)):
-        obj = note["obj"]
-        rows = obj.get("table") or []
-        columns = [c for c in obj.get("columns") or (rows[0] if rows else {}) if c != "setting_id"]
-        views.append({
-            "title": f"{obj.get('phenomenon')} · {obj.get('setting')} · {obj.get('field')}",
-            "created": note["created"], "seeds": obj.get("seeds") or [],
-            "command": _command(obj), "figure": copy_figure(obj.get("figure"), f"phase-{i}"),
-            "columns": columns, "rows": [[r.get(c) for c in columns] for r in rows],
-        })
-    return views
+def phase_view(data: ReportData, study: Study, figure: str | None) -> dict[str, Any]:
+    """What the index and the diagram's page show: title, command, figure and the table (columns
+    and rows, setting ids left out of the columns and linked per row where the catalog has them)."""
+    obj = study.record
+    rows = [r for r in obj.get("table") or [] if isinstance(r, dict)]
+    columns = [c for c in obj.get("columns") or (rows[0] if rows else {}) if c != "setting_id"]
+    links = [f"settings/{r['setting_id']}.json" if r.get("setting_id") in data.settings else None for r in rows]
+    return {
+        "title": study.title, "slug": study.slug, "id": study.id, "created": study.created,
+        "seeds": obj.get("seeds") or [], "command": phase_command(obj), "figure": figure,
+        "columns": columns, "rows": [[r.get(c) for c in columns] for r in rows],
+        "links": links, "n_settings": len(study.setting_ids),
+        "n_runs": sum(data.n_runs(sid, study.seeds) for sid in study.setting_ids),
+    }
 
 
-def _command(obj: dict[str, Any]) -> str:
+def phase_command(obj: dict[str, Any]) -> str:
     """The `phenolab phase` command that rebuilds a note's diagram."""
     parts = ["phenolab", "phase", str(obj.get("phenomenon")), "--setting", str(obj.get("setting")),
              *set_args(obj.get("overrides") or {})]

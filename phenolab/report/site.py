@@ -5,106 +5,264 @@ Pages are rendered with Jinja2 with autoescaping on for every template, so anyth
 as text; a Content-Security-Policy that allows no scripts backs this up. Figures are copied (or
 drawn from the catalog's curves) next to the pages and linked relatively, so the folder can be
 moved, zipped or served as it is.
+
+The site is built from one snapshot of the catalog and incrementally (`incremental.py`): each
+page and figure is keyed by a digest of the rows it shows, and only those whose key changed are
+made again. Pages: the index (phenomena, studies, phase diagrams, and the settings no study
+holds, grouped into families), one page per phenomenon study, one per phase diagram, one per
+setting that belongs to no study (every setting with `setting_pages`), and the hypotheses.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import shutil
-import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jinja2
-import pandas as pd
 
 from phenolab.catalog import Catalog, CatalogError
-from phenolab.phenomena import Fields
-from phenolab.report import checklist
-from phenolab.report.commands import reproduce_command, seeds_text, train_command
+from phenolab.report.data import ReportData, digest, read_report_data
 from phenolab.report.hypotheses import hypothesis_views, verdict_class
-from phenolab.report.phases import phase_views
+from phenolab.report.incremental import MARKER, Output, Previous, Staging
+from phenolab.report.pages import phenomena_rows, study_context, study_row
+from phenolab.report.phases import phase_view
 from phenolab.report.studies import (
     Study,
     fmt,
     fmt_time,
-    runs_table,
+    phase_studies,
+    setting_families,
     setting_studies,
     signature_studies,
-    study_runs,
-    summary_rows,
 )
-from phenolab.settings import SettingError
 
-MARKER = ".phenolab-report"  # a folder holding this file may be replaced by a newer report
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
 STANDARD = ("train_acc", "test_acc", "train_loss", "test_loss")
+_CODE = Path(__file__).parent
 
 
 @dataclass
-class _Figures:
-    """Copies or draws figures into the site, up to a budget of drawn ones."""
-
-    folder: Path
-    catalog: Catalog
-    budget: int
-    drawn: int = 0
-
-    def copy(self, recorded: str | None, name: str) -> str | None:
-        if not recorded:
-            return None
-        src = Path(recorded)
-        for cand in (src, self.catalog.root / "figures" / src.name):
-            if cand.suffix.lower() in IMAGE_SUFFIXES and cand.is_file():
-                dest = self.folder / f"{name}{cand.suffix.lower()}"
-                shutil.copyfile(cand, dest)
-                return f"figures/{dest.name}"
-        return None
-
-    def draw(self, curves: pd.DataFrame, name: str, title: str, measures: bool) -> str | None:
-        """Train/test curves (or the recorded measures) as mean ± sd over seeds; None if nothing to draw."""
-        from phenolab.figures import curves_figure
-
-        if curves.empty or self.drawn >= self.budget:
-            return None
-        present = sorted(set(curves["metric"]))
-        panels = tuple((m,) for m in present if m not in STANDARD)[:4] if measures else None
-        if measures and not panels:
-            return None
-        try:
-            kwargs = {"panels": panels} if panels else {}
-            path = curves_figure(curves, self.folder / f"{name}.png", title=title, **kwargs)
-        except ValueError:  # no curves of the plotted kinds
-            return None
-        self.drawn += 1
-        return f"figures/{path.name}"
+class BuildResult:
+    index: Path
+    written: list[str]  # files made anew (the others were kept as they were)
+    files: int  # files in the site
 
 
-def build_site(catalog: Catalog, out: str | Path | None = None, *, max_figures: int = 200) -> Path:
-    """Render the report of `catalog` into `out` (default: CATALOG_DIR/report); returns index.html.
+def build_site(catalog: Catalog, out: str | Path | None = None, *, max_figures: int = 200,
+               setting_pages: bool = False, rebuild: bool = False) -> Path:
+    """Render the report of `catalog` into `out` (default: CATALOG_DIR/report); returns index.html."""
+    return build_report(catalog, out, max_figures=max_figures, setting_pages=setting_pages, rebuild=rebuild).index
 
-    The site is built in a temporary folder and moved into place, so `out` holds either the
-    previous report or the new one. An existing `out` that is not a phenolab report is refused.
-    """
+
+def build_report(catalog: Catalog, out: str | Path | None = None, *, max_figures: int = 200,
+                 setting_pages: bool = False, rebuild: bool = False) -> BuildResult:
+    """`build_site`, saying which files were made anew. `out` holds the previous report or the new
+    one at every moment; an existing `out` that is not a phenolab report is refused. `rebuild`
+    makes every file again; `setting_pages` writes a page for every setting, not only for those
+    that belong to no study (or have checklist answers)."""
     if not catalog.path.is_file():
         raise CatalogError(f"no catalog at {catalog.path}; train runs first (e.g. `phenolab demo`)")
     target = Path(out) if out is not None else catalog.root / "report"
     if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / MARKER).is_file())):
         raise CatalogError(f"--out {target}: exists and is not a phenolab report; give a new or empty folder")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".report-", dir=target.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private; a report is meant to be read and served
-    try:
-        _render(catalog, staging, max_figures)
-        (staging / MARKER).write_text("built by `phenolab report`; this folder is replaced on the next build\n")
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target / "index.html"
+    with catalog.snapshot() as snap:
+        site = _Site(read_report_data(snap), str(catalog.path), max_figures, setting_pages)
+        return site.build(target, Previous(target, rebuild))
+
+
+@dataclass
+class _Figure:
+    name: str  # path in the site
+    key: str
+    make: Callable[[Path], bool]  # writes the file; False when there is nothing to show
+
+
+@dataclass
+class _Site:
+    data: ReportData
+    catalog_path: str
+    max_figures: int
+    setting_pages: bool
+    figures: list[_Figure] = field(default_factory=list)
+    images: dict[str, list[str]] = field(default_factory=dict)  # page slug -> its figures, in order
+
+    def __post_init__(self) -> None:
+        from phenolab import __version__
+
+        self.version = __version__
+        self.code = digest(__version__, self.catalog_path, _code_digest())
+        self.studies = signature_studies(self.data)
+        self.phases = phase_studies(self.data)
+        in_study = {sid for s in self.studies + self.phases for sid in s.setting_ids}
+        answered = {n["key"] for n in self.data.notes_of("checklist")}
+        own = [sid for sid in self.data.settings if self.setting_pages or sid not in in_study or sid in answered]
+        self.own_pages = setting_studies(self.data, own)
+        self._plan_figures()
+
+    # ---- figures ------------------------------------------------------------------------------
+    def _plan_figures(self) -> None:
+        budget = self.max_figures
+        for study in self.studies + self.own_pages:
+            if self._copy(study.figure, f"{study.slug}-recorded", study.slug):
+                continue
+            if not any(self.data.runs.get(sid) for sid in study.setting_ids):
+                continue
+            for measures in (False, True) if study.kind == "setting" else (False,):
+                if budget <= 0:
+                    break
+                budget -= 1
+                self._draw(study, measures)
+        for study in self.phases:
+            self._copy(study.figure, study.slug, study.slug)
+
+    def _copy(self, recorded: str | None, stem: str, slug: str) -> bool:
+        """A figure recorded in a note, copied next to the pages (keyed by its bytes)."""
+        if not recorded:
+            return False
+        src = Path(recorded)
+        for cand in (src, Path(self.catalog_path).parent / "figures" / src.name):
+            if cand.suffix.lower() in IMAGE_SUFFIXES and cand.is_file():
+                data = cand.read_bytes()
+                name = f"figures/{stem}{cand.suffix.lower()}"
+
+                def write(dest: Path, data: bytes = data) -> bool:
+                    dest.write_bytes(data)
+                    return True
+
+                self.figures.append(_Figure(name, hashlib.sha256(data).hexdigest()[:32], write))
+                self.images.setdefault(slug, []).append(name)
+                return True
+        return False
+
+    def _draw(self, study: Study, measures: bool) -> None:
+        """Curves (or the recorded measures) as mean ± sd over seeds, drawn from the catalog."""
+        name = f"figures/{study.slug}-{'measures' if measures else 'curves'}.png"
+        title = "recorded measures" if measures else study.title
+        seeds = study.seeds if study.kind == "phenomenon" else None
+        key = digest(self.version, title, measures, seeds, self.data.rows_digest(study.setting_ids))
+
+        def make(dest: Path) -> bool:
+            from phenolab.figures import curves_figure
+
+            runs = [r[0] for sid in study.setting_ids for r in self.data.runs.get(sid, [])
+                    if not seeds or r[2] in set(seeds)]
+            curves = self.data.catalog.curves(run_ids=runs)  # through the snapshot
+            if curves.empty:
+                return False
+            panels = tuple((m,) for m in sorted(set(curves["metric"])) if m not in STANDARD)[:4] if measures else None
+            if measures and not panels:
+                return False
+            try:
+                curves_figure(curves, dest, title=title, **({"panels": panels} if panels else {}))
+            except ValueError:  # no curves of the plotted kinds
+                return False
+            return True
+
+        self.figures.append(_Figure(name, key, make))
+        self.images.setdefault(study.slug, []).append(name)
+
+    # ---- pages --------------------------------------------------------------------------------
+    def outputs(self, made: dict[str, bool]) -> list[Output]:
+        """Every file of the site but the figures, with its key."""
+        env = _environment()
+        common = {"catalog": self.catalog_path, "version": self.version}
+        data = self.data
+
+        def page(template: str, **context: Any) -> Callable[[Path], None]:
+            return _page(env, template, common, lambda: context)
+
+        def images(slug: str) -> list[str]:
+            return [n for n in self.images.get(slug, []) if made.get(n)]
+
+        css = (_CODE / "templates" / "style.css").read_bytes()
+        outs = [Output("style.css", digest(css), lambda dest: dest.write_bytes(css))]
+        for sid, row in data.settings.items():
+            outs.append(Output(f"settings/{sid}.json", digest("json", row.json), _setting_file(row.json)))
+        checklists = {}
+        for note in data.notes_of("checklist"):
+            checklists.setdefault(note["key"], []).append(note["id"])
+        for study in self.studies + self.own_pages:
+            key = digest(self.code, "study", study.kind, study.note_id, data.rows_digest(study.setting_ids),
+                         checklists.get(study.id), images(study.slug))
+
+            def context(s: Study = study) -> dict[str, Any]:  # computed only if the page is written
+                return {"page": study_context(data, s, images(s.slug))}
+
+            outs.append(Output(f"{study.slug}.html", key, _page(env, "study.html", common, context)))
+        phases = []
+        for study in self.phases:
+            figure = next(iter(images(study.slug)), None)
+            view = phase_view(data, study, figure)
+            phases.append(view)
+            outs.append(Output(f"{study.slug}.html", digest(self.code, "phase", study.note_id, view),
+                               page("phase.html", phase=view)))
+        hyps = hypothesis_views(data)
+        hyp_key = digest(self.code, [(n["id"], n["text"]) for n in data.hypothesis_notes()])
+        outs.append(Output("hypotheses.html", hyp_key, page("hypotheses.html", hypotheses=hyps)))
+        index = self._index(phases, hyps)
+        outs.append(Output("index.html", digest(self.code, "index", json.dumps(index, sort_keys=True, default=str)),
+                           page("index.html", **index)))
+        return outs
+
+    def _index(self, phases: list[dict[str, Any]], hyps: list[Any]) -> dict[str, Any]:
+        data = self.data
+        studies = [study_row(data, s) for s in self.studies]
+        own = {s.id: s.slug for s in self.own_pages}
+        links = dict(own)
+        for s in self.phases + self.studies:  # a setting without its own page: the study that holds it
+            links.update({sid: s.slug for sid in s.setting_ids if sid not in own})
+        in_study = {sid for s in self.studies + self.phases for sid in s.setting_ids}
+        lone = [sid for sid in data.settings if sid not in in_study or sid in own]
+        return {
+            "phenomena": phenomena_rows(data, studies, links), "studies": studies,
+            "phases": [{k: v for k, v in p.items() if k not in ("rows", "links", "columns")} for p in phases],
+            "families": setting_families(data, lone, own), "n_settings": len(data.settings),
+            "n_in_studies": len(in_study & set(data.settings)), "setting_pages": self.setting_pages,
+            "n_runs": sum(len(r) for r in data.runs.values()), "n_hypotheses": len(hyps),
+            "n_refuted": sum(verdict_class(h.verdict) == "refuted" for h in hyps),
+        }
+
+    # ---- the build ----------------------------------------------------------------------------
+    def build(self, target: Path, previous: Previous) -> BuildResult:
+        made = {f.name: previous.figure(f.name, f.key) for f in self.figures}
+        outs: list[Output] | None = None
+        if all(m is not None for m in made.values()):  # every figure as it was: maybe nothing changed
+            outs = self.outputs({k: bool(v) for k, v in made.items()})
+            names = {o.name for o in outs} | {n for n, m in made.items() if m}
+            if all(previous.current(o.name, o.key) for o in outs) and previous.exactly(names):
+                return BuildResult(target / "index.html", [], len(names))
+        staging = Staging(target, previous)
+        try:
+            done = {f.name: staging.figure(f.name, f.key, f.make) for f in self.figures}
+            if outs is None or done != made:  # a figure that could not be made changes its page
+                outs = self.outputs(done)
+            for out in outs:
+                staging.add(out)
+            staging.commit()
+        except BaseException:
+            staging.discard()
+            raise
+        return BuildResult(target / "index.html", staging.written, len(staging.files))
+
+
+def _page(env: jinja2.Environment, template: str, common: dict[str, Any],
+          context: Callable[[], dict[str, Any]]) -> Callable[[Path], None]:
+    """Writes a page; its context is computed only then (a study page's commands are not cheap)."""
+    def write(dest: Path) -> None:
+        html = env.get_template(template).render(**context(), **common, built=fmt_time(time.time()))
+        dest.write_text(html, encoding="utf-8")
+    return write
+
+
+def _setting_file(text: str) -> Callable[[Path], None]:
+    def write(dest: Path) -> None:
+        dest.write_text(json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n")
+    return write
 
 
 def _environment() -> jinja2.Environment:
@@ -119,121 +277,15 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _render(catalog: Catalog, site: Path, max_figures: int) -> None:
-    from phenolab import __version__
-
-    env = _environment()
-    for sub in ("figures", "settings"):
-        (site / sub).mkdir()
-    shutil.copyfile(Path(__file__).with_name("templates") / "style.css", site / "style.css")
-    settings = catalog.settings()
-    setting_json = {row.setting_id: json.loads(row.json) for row in settings.itertuples(index=False)}
-    for sid, data in setting_json.items():
-        (site / "settings" / f"{sid}.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    figures = _Figures(site / "figures", catalog, max_figures)
-    studies = signature_studies(catalog) + setting_studies(catalog, settings)
-    pages = [_study_page(catalog, s, setting_json, figures) for s in studies]
-    common = {"catalog": str(catalog.path), "version": __version__, "built": fmt_time(time.time())}
-    for page in pages:
-        html = env.get_template("study.html").render(page=page, **common)
-        (site / f"{page['slug']}.html").write_text(html, encoding="utf-8")
-    hyps = hypothesis_views(catalog)
-    (site / "hypotheses.html").write_text(
-        env.get_template("hypotheses.html").render(hypotheses=hyps, **common), encoding="utf-8")
-    index = env.get_template("index.html").render(
-        phenomena=_phenomena_rows(settings, pages), pages=pages, settings=_settings_rows(settings, pages),
-        phases=phase_views(catalog, figures.copy),
-        n_runs=int(settings["runs"].sum()) if len(settings) else 0, n_hypotheses=len(hyps),
-        n_refuted=sum(verdict_class(h.verdict) == "refuted" for h in hyps), **common)
-    (site / "index.html").write_text(index, encoding="utf-8")
+_CODE_DIGEST: list[str] = []
 
 
-def _study_page(catalog: Catalog, study: Study, setting_json: dict[str, Any], figures: _Figures) -> dict[str, Any]:
-    runs = study_runs(catalog, study)
-    seeds = sorted(set(int(s) for s in runs["seed"])) if len(runs) else study.seeds
-    cols, cells = runs_table(runs, multi_setting=len(study.setting_ids) > 1)
-    images = []
-    copied = figures.copy(study.figure, f"{study.slug}-recorded")
-    if copied:
-        images.append(copied)
-    elif len(runs):
-        curves = catalog.curves(run_ids=list(runs["run_id"]))
-        for measures in (False, True) if study.kind == "setting" else (False,):
-            drawn = figures.draw(curves, f"{study.slug}-{'measures' if measures else 'curves'}",
-                                 "recorded measures" if measures else study.title, measures)
-            if drawn:
-                images.append(drawn)
-    settings = []
-    for sid in study.setting_ids:
-        data = setting_json.get(sid)
-        settings.append({
-            "id": sid, "file": f"settings/{sid}.json", "missing": data is None,
-            "json": json.dumps(data, indent=2, sort_keys=True) if data is not None else "",
-            "commands": train_command(data, sid, seeds, f"settings/{sid}.json") if data is not None else [],
-        })
-    reproduce = None
-    if study.kind == "phenomenon" and all(sid in setting_json for sid in study.setting_ids):
-        reproduce = reproduce_command(study.phenomenon or "", study.setting_name or "", study.setting_ids,
-                                      study.seeds, [setting_json[sid] for sid in study.setting_ids], study.options,
-                                     study.overrides, study.quick)
-    answers = checklist.recorded_answers(catalog, study.id)
-    return {
-        "id": study.id, "slug": study.slug, "kind": study.kind, "title": study.title, "note": study.note,
-        "phenomenon": study.phenomenon, "setting_name": study.setting_name, "created": study.created,
-        "seeds": seeds_text(seeds), "n_seeds": len(seeds), "images": images,
-        "summary": summary_rows(study.summary, _fields(study)), "settings": settings, "reproduce": reproduce,
-        "run_columns": cols, "run_cells": cells, "n_runs": len(runs),
-        "checklist": _checklist(answers), "answered": len(answers), "questions": len(checklist.QUESTIONS),
-        "expected_figure": bool(study.figure) or study.kind == "setting",
-    }
+def _code_digest() -> str:
+    """Digest of the report's own code and templates: a change to either remakes every page."""
+    if not _CODE_DIGEST:
+        files = sorted([*_CODE.glob("*.py"), *(_CODE / "templates").glob("*")])
+        _CODE_DIGEST.append(digest([(f.name, hashlib.sha256(f.read_bytes()).hexdigest()) for f in files]))
+    return _CODE_DIGEST[0]
 
 
-def _fields(study: Study) -> Fields | None:
-    """The signature fields (descriptions, units) of the phenomenon or study that recorded `study`."""
-    from phenolab.reproduction import reproducible
-
-    if study.kind != "phenomenon" or not study.phenomenon:
-        return None
-    try:
-        return reproducible(study.phenomenon).fields(study.setting_name or "")
-    except SettingError:  # a phenomenon this installation lacks (a plug-in's), or a setting it no longer has
-        return None
-
-
-def _checklist(answers: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {"phase": phase, "categories": [
-            {"category": cat, "questions": [
-                {"id": q.id, "text": q.text, "answer": answers.get(q.id, {}).get("answer"),
-                 "when": fmt_time(answers[q.id]["created"]) if q.id in answers else ""}
-                for q in questions]}
-            for cat, questions in cats]}
-        for phase, cats in checklist.grouped()
-    ]
-
-
-def _phenomena_rows(settings: pd.DataFrame, pages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from phenolab.phenomena import PHENOMENA
-    from phenolab.settings import named_setting
-
-    runs_by_id = dict(zip(settings["setting_id"], settings["runs"], strict=True)) if len(settings) else {}
-    slug = {p["id"]: p["slug"] for p in pages if p["kind"] == "setting"}
-    rows = []
-    for name in sorted(PHENOMENA):
-        ph = PHENOMENA[name]
-        canon = []
-        for c in ph.canonical:
-            sid = named_setting(c.name).id
-            canon.append({"name": c.name, "id": sid, "runs": int(runs_by_id.get(sid, 0)), "slug": slug.get(sid),
-                          "source": c.source, "published": c.published})
-        studies = [p for p in pages if p["kind"] == "phenomenon" and p["phenomenon"] == name]
-        rows.append({"name": name, "title": ph.title, "canonical": canon, "studies": studies,
-                     "runs": sum(p["n_runs"] for p in studies)})
-    return rows
-
-
-def _settings_rows(settings: pd.DataFrame, pages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    slug = {p["id"]: p["slug"] for p in pages if p["kind"] == "setting"}
-    return [{"id": r.setting_id, "task": r.task, "model": r.model, "runs": int(r.runs),
-             "created": fmt_time(r.created), "slug": slug.get(r.setting_id)}
-            for r in settings.itertuples(index=False)]
+__all__ = ["MARKER", "BuildResult", "build_report", "build_site"]

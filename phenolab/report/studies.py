@@ -1,8 +1,10 @@
 """What the report shows per study, read from the catalog alone.
 
-A study is either a phenomenon study recorded by `phenolab reproduce` (a catalog note of kind
-"signature": phenomenon, setting, setting id(s), seeds, summary, figure; the latest note per key
-wins) or a single stored setting with all its seeds. Both come with the rows behind them.
+A study is a phenomenon study recorded by `phenolab reproduce` (a catalog note of kind "signature":
+phenomenon, setting, setting id(s), seeds, summary, figure), a phase diagram recorded by `phenolab
+phase` (kind "phase": its grid of settings, table and figure) — the latest note per key wins — or
+a single stored setting with all its seeds. Settings that belong to no study are grouped into
+families (same task, model and non-numeric fields) for the index.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import pandas as pd
 
 from phenolab.catalog import Catalog
 from phenolab.phenomena import Fields, stat
+from phenolab.report.commands import flatten
+from phenolab.report.data import ReportData
 
 RUN_FIELDS = ("run_id", "setting_id", "seed", "status", "started", "wall_s", "replicas_in_batch")
 _HIDDEN = {"task", "model", "finished", "batch_id"}
@@ -28,8 +32,8 @@ _HIDDEN = {"task", "model", "finished", "batch_id"}
 class Study:
     """One report page."""
 
-    id: str  # the study id `phenolab checklist` takes: a signature note key or a setting id
-    kind: str  # "phenomenon" or "setting"
+    id: str  # the study id `phenolab checklist` takes: a signature note key or a setting id (a phase note key)
+    kind: str  # "phenomenon", "phase" or "setting"
     title: str
     setting_ids: list[str]
     seeds: list[int]
@@ -42,6 +46,8 @@ class Study:
     options: dict[str, Any] = field(default_factory=dict)  # the phenomenon's options the study ran with
     overrides: dict[str, Any] | None = None  # its `--set` fields (None: a note that did not record them)
     quick: bool | None = None
+    note_id: int | None = None
+    record: dict[str, Any] = field(default_factory=dict)  # the note itself (a phase diagram's table, ...)
 
     @property
     def slug(self) -> str:
@@ -50,28 +56,51 @@ class Study:
         return f"{self.kind}-{stem}-{hashlib.sha256(self.id.encode()).hexdigest()[:8]}"
 
 
-def signature_studies(catalog: Catalog) -> list[Study]:
+def signature_studies(source: Catalog | ReportData) -> list[Study]:
     """The latest signature note of each key, as studies (malformed notes are skipped, not fatal)."""
-    latest: dict[str, dict[str, Any]] = {}
-    for note in catalog.notes("signature"):
-        if isinstance(note["obj"], dict) and note["key"]:
-            latest[str(note["key"])] = note
+    notes = source.notes_of("signature") if isinstance(source, ReportData) else source.notes("signature")
     out = []
-    for key, note in latest.items():
+    for note in _latest(notes).values():
         obj = note["obj"]
         ids = _setting_ids(obj)
         seeds = [int(s) for s in obj.get("seeds", []) if _is_int(s)]
         phenomenon, name = str(obj.get("phenomenon", "")), str(obj.get("setting", ""))
         out.append(Study(
-            id=key, kind="phenomenon", title=f"{phenomenon} · {name}", setting_ids=ids,
+            id=str(note["key"]), kind="phenomenon", title=f"{phenomenon} · {name}", setting_ids=ids,
             seeds=seeds, phenomenon=phenomenon, setting_name=name, note=str(obj.get("note") or ""),
             created=note["created"], summary=obj.get("summary") if isinstance(obj.get("summary"), dict) else {},
             figure=str(obj["figure"]) if obj.get("figure") else None,
             options=obj["options"] if isinstance(obj.get("options"), dict) else {},
             overrides=obj["overrides"] if isinstance(obj.get("overrides"), dict) else None,
-            quick=obj["quick"] if isinstance(obj.get("quick"), bool) else None,
+            quick=obj["quick"] if isinstance(obj.get("quick"), bool) else None, note_id=note["id"],
         ))
     return out
+
+
+def phase_studies(data: ReportData) -> list[Study]:
+    """The latest phase note of each key (phenomenon, setting, field, grid), newest first."""
+    out = []
+    for note in sorted(_latest(data.notes_of("phase")).values(), key=lambda n: n["created"], reverse=True):
+        obj = note["obj"]
+        rows = obj.get("table") if isinstance(obj.get("table"), list) else []
+        ids = [str(r["setting_id"]) for r in rows if isinstance(r, dict) and r.get("setting_id")]
+        seeds = [int(s) for s in obj.get("seeds") or [] if _is_int(s)]
+        out.append(Study(
+            id=str(note["key"]), kind="phase", setting_ids=list(dict.fromkeys(ids)), seeds=seeds,
+            title=f"{obj.get('phenomenon')} · {obj.get('setting')} · {obj.get('field')}",
+            phenomenon=str(obj.get("phenomenon", "")), setting_name=str(obj.get("setting", "")),
+            created=note["created"], figure=str(obj["figure"]) if obj.get("figure") else None,
+            note_id=note["id"], record=obj,
+        ))
+    return out
+
+
+def _latest(notes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    latest: dict[str, dict[str, Any]] = {}
+    for note in notes:  # oldest first: later notes of a key replace earlier ones
+        if isinstance(note["obj"], dict) and note["key"]:
+            latest[str(note["key"])] = note
+    return latest
 
 
 def _setting_ids(obj: dict[str, Any]) -> list[str]:
@@ -86,17 +115,42 @@ def _setting_ids(obj: dict[str, Any]) -> list[str]:
     return [str(i) for i in dict.fromkeys(ids) if isinstance(i, str) and i]
 
 
-def setting_studies(catalog: Catalog, settings: pd.DataFrame) -> list[Study]:
-    """One study per stored setting, over all its seeds, with final values summarized."""
+def setting_studies(data: ReportData, setting_ids: list[str]) -> list[Study]:
+    """One study per stored setting, over all its seeds (its summary, the final values over seeds,
+    is computed only for a page that is written: `final_summary`)."""
     out = []
-    for row in settings.itertuples(index=False):
-        runs = catalog.runs(setting_id=row.setting_id)
+    for sid in setting_ids:
+        row = data.settings[sid]
         out.append(Study(
-            id=row.setting_id, kind="setting", title=f"setting {row.setting_id} · {row.task} · {row.model}",
-            setting_ids=[row.setting_id], seeds=[int(s) for s in runs["seed"]], created=float(row.created),
-            summary=final_summary(runs),
+            id=sid, kind="setting", title=f"setting {sid} · {row.task} · {row.model}",
+            setting_ids=[sid], seeds=data.seeds(sid), created=float(row.created),
         ))
     return out
+
+
+def setting_families(data: ReportData, setting_ids: list[str], slugs: dict[str, str]) -> list[dict[str, Any]]:
+    """Settings grouped by task, model and every non-numeric field; within a family, the numeric
+    fields that vary are its axes (a sweep without a phase diagram is one family)."""
+    groups: dict[tuple[Any, ...], list[tuple[str, dict[str, Any]]]] = {}
+    for sid in setting_ids:
+        row = data.settings[sid]
+        flat = flatten(data.setting_json(sid) or {})
+        fixed = tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in flat.items() if not _is_number(v)))
+        groups.setdefault((row.task, row.model, fixed), []).append((sid, flat))
+    out = []
+    for (task, model, _), members in groups.items():
+        numeric = sorted({k for _, flat in members for k, v in flat.items() if _is_number(v)})
+        axes = [k for k in numeric if len({json.dumps(flat.get(k)) for _, flat in members}) > 1]
+        rows = [{"id": sid, "slug": slugs.get(sid), "runs": data.n_runs(sid),
+                 "created": fmt_time(data.settings[sid].created), "cells": [fmt(flat.get(k)) for k in axes]}
+                for sid, flat in members]
+        out.append({"task": task, "model": model, "axes": axes, "settings": rows,
+                    "runs": sum(r["runs"] for r in rows)})
+    return out
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def final_summary(runs: pd.DataFrame) -> dict[str, Any]:
@@ -112,16 +166,11 @@ def final_summary(runs: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def study_runs(catalog: Catalog, study: Study) -> pd.DataFrame:
+def study_runs(data: ReportData, study: Study) -> pd.DataFrame:
     """The catalog rows behind a study: its settings' runs, restricted to its seeds."""
-    frames = [catalog.runs(setting_id=sid) for sid in study.setting_ids]
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return pd.DataFrame(columns=list(RUN_FIELDS))
-    runs = pd.concat(frames, ignore_index=True)
-    if study.kind == "phenomenon" and study.seeds:
-        runs = runs[runs["seed"].isin(study.seeds)]
-    return runs.reset_index(drop=True)
+    seeds = study.seeds if study.kind == "phenomenon" else None
+    runs = data.runs_frame(study.setting_ids, seeds)
+    return runs if len(runs) else pd.DataFrame(columns=list(RUN_FIELDS))
 
 
 def summary_rows(summary: dict[str, Any], fields: Fields | None = None, prefix: str = "") -> list[dict[str, str]]:

@@ -6,9 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from phenolab.settings._messages import did_you_mean, unknown_name
 from phenolab.settings._parse import (
+    FILE_FORMATS,
     SettingError,
     apply_overrides,
+    check_overrides,
     load_setting_file,
     validate_setting,
 )
@@ -33,24 +36,27 @@ def register_setting(name: str, data: dict[str, Any], *, source: str, descriptio
 
 
 def named_setting(name: str) -> Setting:
-    if name not in NAMED_SETTINGS:
-        raise SettingError(f"unknown setting {name!r}; allowed: {', '.join(sorted(NAMED_SETTINGS))}")
+    """The named setting `name` (see `phenolab settings`), validated."""
+    if not isinstance(name, str) or name not in NAMED_SETTINGS:
+        raise SettingError(unknown_name("setting", name if isinstance(name, str) else repr(name),
+                                        sorted(NAMED_SETTINGS)))
     return validate_setting(NAMED_SETTINGS[name].data)
 
 
-def resolve_setting(base: str | None, overrides: dict[str, Any]) -> Setting:
+def resolve_setting(base: str | Path | None, overrides: dict[str, Any] | None = None) -> Setting:
     """A named setting or a YAML/TOML/JSON file, with `--set` overrides applied."""
     if base is None:
         base = "mnist1d_mlp"
-    if base in NAMED_SETTINGS:
+    if not isinstance(base, (str, Path)):
+        raise SettingError(f"setting {base!r}: give a setting name (see `phenolab settings`) or a file path")
+    overrides = check_overrides(overrides)
+    if isinstance(base, str) and base in NAMED_SETTINGS:
         data = NAMED_SETTINGS[base].data
-    elif Path(base).suffix in (".yaml", ".yml", ".toml", ".json"):
+    elif Path(base).suffix in FILE_FORMATS:
         data = load_setting_file(base)
     else:
-        raise SettingError(
-            f"unknown setting {base!r}; give a setting file (.yaml/.toml/.json) or one of: "
-            + ", ".join(sorted(NAMED_SETTINGS))
-        )
+        raise SettingError(f"unknown setting {str(base)!r}{did_you_mean(str(base), sorted(NAMED_SETTINGS))}; give "
+                           f"a setting file (.yaml/.toml/.json) or one of: {', '.join(sorted(NAMED_SETTINGS))}")
     return validate_setting(apply_overrides(data, overrides))
 
 

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator, model_validator
+from pydantic import BaseModel, Field, SerializeAsAny, field_validator, model_validator
 
 from phenolab.settings._canonical import ContentAddressed
-from phenolab.settings._components import MEASURES, MODELS, TASKS, Component
+from phenolab.settings._components import INT64_MAX, MEASURES, MODELS, STRICT, TASKS, Component, check_numbers
+from phenolab.settings._messages import unknown_name
 
 ID_PREFIX = b"phenolab.setting/1\n"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
+
+    _numbers = field_validator("*", mode="before")(classmethod(check_numbers))
 
 
 class OptimConfig(_Section):
@@ -48,9 +51,15 @@ class OptimConfig(_Section):
         return v
 
     @model_validator(mode="after")
-    def _nesterov_needs_momentum(self) -> OptimConfig:
+    def _consistent(self) -> OptimConfig:
         if self.nesterov and self.momentum == 0:
             raise ValueError("optim.nesterov needs optim.momentum > 0 (as torch.optim.SGD requires)")
+        if (self.grokfast_alpha > 0) != (self.grokfast_lambda > 0):  # the filter runs only with both
+            raise ValueError(f"optim.grokfast_alpha {self.grokfast_alpha:g} and optim.grokfast_lambda "
+                             f"{self.grokfast_lambda:g}: Grokfast needs both > 0 (e.g. 0.98 and 2), or both 0 (off)")
+        if self.ridge > 0 and self.name != "lstsq":
+            raise ValueError(f"optim.ridge {self.ridge:g} is the penalty of the exact solve: it needs optim.name "
+                             f"'lstsq' (for {self.name!r}, use optim.weight_decay)")
         return self
 
 
@@ -59,7 +68,7 @@ class ScheduleConfig(_Section):
 
     steps: int | None = Field(None, ge=1, le=100_000_000)
     epochs: int | None = Field(None, ge=1, le=10_000_000)
-    batch_size: int | None = Field(None, ge=1)
+    batch_size: int | None = Field(None, ge=1, le=INT64_MAX)
 
     @model_validator(mode="after")
     def _one_budget(self) -> ScheduleConfig:
@@ -86,7 +95,7 @@ class MeasureSpec(_Section):
     @classmethod
     def _known(cls, v: str) -> str:
         if MEASURES and v not in MEASURES:
-            raise ValueError(f"unknown measure {v!r}; allowed: {', '.join(sorted(MEASURES))}")
+            raise ValueError(unknown_name("measure", v, sorted(MEASURES)))
         return v
 
     @model_validator(mode="after")
@@ -130,7 +139,7 @@ class Setting(ContentAddressed, BaseModel):
     """One training configuration; a run is (setting, seed). Its `id` and `canonical_json` come from
     `ContentAddressed`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
     id_prefix: ClassVar[bytes] = ID_PREFIX
 
     task: SerializeAsAny[Component]
@@ -193,8 +202,11 @@ def _component(v: Any, registry: dict[str, type[Component]], section: str) -> Co
     if isinstance(v, Component):
         return v
     if not isinstance(v, dict):
-        raise ValueError(f"{section} must be a mapping with a 'name' field")
+        raise ValueError(f"{section} must be a mapping with a 'name' field, e.g. {{name: {sorted(registry)[0]}}}")
     name = v.get("name")
-    if name not in registry:
-        raise ValueError(f"unknown {section} name {name!r}; allowed: {', '.join(sorted(registry))}")
+    if name is None:
+        raise ValueError(f"{section} needs a 'name'; allowed: {', '.join(sorted(registry))}")
+    if not isinstance(name, str) or name not in registry:
+        raise ValueError(unknown_name(f"{section} name", name if isinstance(name, str) else repr(name),
+                                      sorted(registry)))
     return registry[name].model_validate(v)

@@ -10,17 +10,11 @@ import torch
 
 from phenolab._rng import generator
 from phenolab.settings import ModularTask
+from phenolab.settings._components import is_prime  # one definition: settings refuse "/" with p not prime
 from phenolab.tasks._base import TaskData, register_task
 from phenolab.tasks.noise import noisy_labels
 
 SEQ_LEN = 4  # tokens: a, OP, b, EQ (the answer is predicted at EQ)
-
-
-def is_prime(n: int) -> bool:
-    """Trial division: p ≤ 1000 here, so this is instant."""
-    if n < 2:
-        return False
-    return all(n % d for d in range(2, int(n**0.5) + 1))
 
 
 def modular_table(p: int, op: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

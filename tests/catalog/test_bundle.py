@@ -3,6 +3,7 @@ changes nothing, nothing is unpickled, and corrupted or hand-edited bundles are 
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import pickle
@@ -16,6 +17,7 @@ import torch
 
 import phenolab
 from phenolab.catalog import Catalog, RunRecord
+from phenolab.catalog.bundle import BUNDLE_VERSION
 from phenolab.settings import resolve_setting
 from tests.helpers import run_main
 
@@ -109,9 +111,9 @@ def _edit_manifest(root: Path, fn) -> None:
 
 
 def _flip_byte(root: Path) -> None:
-    data = bytearray((root / "curves.parquet").read_bytes())
+    data = bytearray((root / "curve_blobs.parquet").read_bytes())
     data[len(data) // 2] ^= 0xFF
-    (root / "curves.parquet").write_bytes(bytes(data))
+    (root / "curve_blobs.parquet").write_bytes(bytes(data))
 
 
 def _edit_setting(root: Path) -> None:  # a hand edit, with the sha made to match
@@ -124,16 +126,16 @@ def _edit_setting(root: Path) -> None:  # a hand edit, with the sha made to matc
 
 
 def _edit_seed(root: Path) -> None:
-    lines = [json.loads(x) for x in (root / "runs.jsonl").read_text().splitlines()]
+    lines = [json.loads(x) for x in gzip.decompress((root / "runs.jsonl.gz").read_bytes()).splitlines()]
     lines[0]["seed"] = 7
-    (root / "runs.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
-    _fix_sha(root, "runs.jsonl")
+    (root / "runs.jsonl.gz").write_bytes(gzip.compress("".join(json.dumps(x) + "\n" for x in lines).encode()))
+    _fix_sha(root, "runs.jsonl.gz")
 
 
 def _drop_run(root: Path) -> None:
-    lines = (root / "runs.jsonl").read_text().splitlines()
-    (root / "runs.jsonl").write_text(lines[0] + "\n")
-    _fix_sha(root, "runs.jsonl")
+    lines = gzip.decompress((root / "runs.jsonl.gz").read_bytes()).splitlines()
+    (root / "runs.jsonl.gz").write_bytes(gzip.compress(lines[0] + b"\n"))
+    _fix_sha(root, "runs.jsonl.gz")
 
 
 def _delete_checkpoint(root: Path) -> None:
@@ -145,13 +147,13 @@ def _traversal(root: Path) -> None:
 
 
 TAMPERS = [
-    (_flip_byte, "curves.parquet does not match its sha256"),
+    (_flip_byte, "curve_blobs.parquet does not match its sha256"),
     (_edit_setting, "does not match its JSON (content id"),
     (_edit_seed, "is not '<setting_id>-<seed>'"),
-    (_drop_run, "which runs.jsonl lacks"),
+    (_drop_run, "which the bundle's runs lack"),
     (_delete_checkpoint, "is missing"),
     (lambda r: (r / "notes.txt").write_text("hi"), "notes.txt is not listed in manifest.json"),
-    (lambda r: _edit_manifest(r, lambda m: m.update(version=2)), "written by a newer phenolab"),
+    (lambda r: _edit_manifest(r, lambda m: m.update(version=BUNDLE_VERSION + 1)), "written by a newer phenolab"),
     (lambda r: (r / "manifest.json").write_text("{not json"), "manifest.json is not valid JSON"),
     (lambda r: (r / "manifest.json").unlink(), "no manifest.json"),
     (lambda r: _edit_manifest(r, lambda m: m["counts"].update(runs=3)), "manifest counts 3 runs"),

@@ -45,9 +45,9 @@ def test_setting_file_equals_set_flags(tmp_path):
     f.write_text("task: {name: mnist1d, num_samples: 300}\nmodel: {name: mlp, width: 16}\n"
                  "schedule: {epochs: 2, batch_size: 100}\neval: {points: 4}\n"
                  "measures: [weight_norm, distance_from_init]\n")
-    from_file = json.loads(invoke("train", str(f), "--seeds", "0", "--catalog", str(tmp_path), "--json",
+    from_file = json.loads(invoke("train", str(f), "--seeds", "0-0", "--catalog", str(tmp_path), "--json",
                                "--no-figure").output)
-    from_flags = json.loads(invoke("train", *TINY_MLP, "--seeds", "0", "--catalog", str(tmp_path), "--json",
+    from_flags = json.loads(invoke("train", *TINY_MLP, "--seeds", "0-0", "--catalog", str(tmp_path), "--json",
                                 "--no-figure").output)
     assert from_file["setting_id"] == from_flags["setting_id"] and from_flags["trained"] == 0
 
@@ -60,7 +60,7 @@ def test_setting_file_equals_set_flags(tmp_path):
     (["train", "--seeds", "7-3"], "--seeds"),
     (["train", "no_such_setting"], "unknown setting 'no_such_setting'"),
     (["train", "--set", "nonsense"], "expected FIELD=VALUE"),
-    (["curves", "deadbeef-0"], "deadbeef-0"),
+    (["curves", "deadbeef-0"], "no catalog at"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, fragment):
     proc = run_subprocess(*args, "--catalog", str(tmp_path / "cat"), cwd=tmp_path)
@@ -123,7 +123,7 @@ def test_sweep_progress_lines_when_stderr_is_a_log(tmp_path):
 
 @pytest.mark.slow
 def test_progress_every_must_be_a_number(tmp_path):
-    args = ["train", *TINY_MLP, "--seeds", "0", "--catalog", str(tmp_path / "c")]
+    args = ["train", *TINY_MLP, "--seeds", "0-0", "--catalog", str(tmp_path / "c")]
     proc = run_subprocess(*args, cwd=tmp_path, PHENOLAB_PROGRESS_EVERY="soon")
     assert proc.returncode == 2 and "PHENOLAB_PROGRESS_EVERY='soon'" in proc.stderr
     assert not (tmp_path / "c").exists() or Catalog(tmp_path / "c").count_runs() == 0

@@ -9,6 +9,7 @@ import pytest
 
 import phenolab  # noqa: F401
 from phenolab.catalog import Catalog
+from phenolab.catalog.codec import decode_values, encode_values
 from phenolab.cli import app
 from phenolab.execute import plan_batches, run_local
 from phenolab.execute.rerun import check_runs
@@ -74,9 +75,9 @@ def test_a_changed_number_is_found_and_named(tmp_path, monkeypatch, capsys):
     rid = f"{settings[0].id}-0"
     with sqlite3.connect(catalog.path) as conn:
         (vals,) = conn.execute("SELECT vals FROM curves WHERE run_id=? AND metric='test_loss'", (rid,)).fetchone()
-        changed = np.frombuffer(vals, dtype="<f8").copy()
+        changed = decode_values(vals).copy()
         changed[2] += 0.25
-        conn.execute("UPDATE curves SET vals=? WHERE run_id=? AND metric='test_loss'", (changed.tobytes(), rid))
+        conn.execute("UPDATE curves SET vals=? WHERE run_id=? AND metric='test_loss'", (encode_values(changed), rid))
         prov = json.loads(conn.execute("SELECT provenance FROM runs WHERE run_id=?", (rid,)).fetchone()[0])
         conn.execute("UPDATE runs SET provenance=? WHERE run_id=?",
                      (json.dumps({**prov, "cpu_isa": "native: elsewhere"}), rid))

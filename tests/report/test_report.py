@@ -101,20 +101,30 @@ def study_page(out: Path, study_id: str) -> str:
 
 
 @pytest.mark.slow
-def test_index_lists_phenomena_settings_and_run_counts(site):
+def test_index_lists_phenomena_studies_and_the_settings_no_study_holds(site):
     catalog, out = site
     index = (out / "index.html").read_text()
     assert all(f"<strong>{name}</strong>" in index for name in PHENOMENA)
     settings = catalog.settings()
     assert len(settings) == 2
-    for row in settings.itertuples():
-        cells = re.search(rf"<code>{row.setting_id}</code></a></td>\s*<td>(\w+)</td><td>(\w+)</td>"
-                          rf"<td class=\"num\">(\d+)</td>", index)
-        assert cells is not None, row.setting_id
-        assert cells.groups() == (row.task, row.model, str(row.runs))
+    studied, lone = settings.itertuples()  # the study's setting, then the one trained on its own
+    # the lone setting has a page and a row in its family (task · model, the fields that vary)
+    row = re.search(rf'<a href="(setting-[\w-]+)\.html"><code>{lone.setting_id}</code></a></td>'
+                    rf'<td class="num">{lone.runs}</td>', index)
+    assert row is not None and (out / f"{row.group(1)}.html").is_file()
+    assert f"<h3>{lone.task} · {lone.model}</h3>" in index
+    # the study's setting is shown by the study, not by a page of its own
+    assert f"<code>{studied.setting_id}</code>" not in index
+    assert "1 of 2 setting(s) belong to the studies and phase diagrams above" in index
     links = set(re.findall(r'href="([^"#]+\.html)"', index))
     assert all((out / link).is_file() for link in links)
-    assert len([p for p in out.glob("*.html") if p.name not in ("index.html", "hypotheses.html")]) == 3
+    pages = [p.name for p in out.glob("*.html") if p.name not in ("index.html", "hypotheses.html")]
+    assert sorted(p.split("-")[0] for p in pages) == ["phenomenon", "setting"]
+    # on request, every setting has its page
+    every = out.parent / "every"
+    ok("report", "--catalog", catalog.path, "--out", every, "--setting-pages")
+    assert len([p for p in every.glob("setting-*.html")]) == 2
+    assert f"<code>{studied.setting_id}</code></a>" in (every / "index.html").read_text()
 
 
 @pytest.mark.slow
@@ -122,7 +132,7 @@ def test_every_figure_is_copied_beside_the_pages_and_linked_relatively(site):
     _, out = site
     srcs = [src for page in out.glob("*.html") for tag, attrs in tags_of(page.read_text()) if tag == "img"
             for src in [attrs["src"]]]
-    assert len(srcs) == 4  # the study's recorded figure; curves for both settings; measures for one
+    assert len(srcs) == 3  # the study's recorded figure; curves and measures of the setting no study holds
     for src in srcs:
         assert not src.startswith(("/", "file:", "http")) and (out / src).stat().st_size > 1000
 
@@ -329,15 +339,21 @@ def test_a_phase_diagram_is_shown_with_its_table_and_the_command_that_rebuilds_i
     out = tmp_path / "site"
     ok("report", "--catalog", cat, "--out", out)
     index = (out / "index.html").read_text()
-    assert "<h3>grokking · gromov2023 · phase</h3>" in index
-    figure = re.search(r'<img src="(figures/phase-0\.png)" alt="phase diagram', index)
-    assert figure is not None and (out / figure.group(1)).stat().st_size > 10_000
-    table = index[index.index('<h2 id="phases">'):index.index('<h2 id="settings">')]
+    entry = re.search(r'<h3><a href="(phase-[\w-]+)\.html">grokking · gromov2023 · phase</a></h3>', index)
+    assert entry is not None
+    page = (out / f"{entry.group(1)}.html").read_text()
+    assert "4 setting(s) · 8 run(s)" in index and "4 setting(s) · 8 run(s)" in page
+    for html in (index, page):
+        figure = re.search(r'<img src="(figures/phase-[\w-]+\.png)" alt="phase diagram', html)
+        assert figure is not None and (out / figure.group(1)).stat().st_size > 10_000
+    assert not list(out.glob("setting-*.html"))  # the grid's settings are the diagram's cells, not pages
+    table = page[page.index("<h2>Cells</h2>"):]
     header = re.findall(r"<th>([^<]+)</th>", table)
     assert header[:3] == ["task.train_fraction", "optim.weight_decay", "n"]  # the diagram's order, x first
-    assert len(re.findall(r"<tr><td", table)) == 4
+    assert len(re.findall(r"<tr><td", table)) == 4 and len(re.findall(r'<a href="settings/\w+\.json">', table)) == 4
     # the command shown rebuilds the same diagram from the catalog: nothing to train, the same cells
-    command = re.search(r"<pre><code>(phenolab phase [^<]+)</code></pre>", table).group(1)
+    command = re.search(r"<pre><code>(phenolab phase [^<]+)</code></pre>", index).group(1)
+    assert command in page
     assert {"--set task.p=13", "--set schedule.steps=30", "--grid task.train_fraction=0.6,0.3"} <= \
         {" ".join(pair) for pair in zip(shlex.split(command), shlex.split(command)[1:], strict=False)}
     rebuilt = invoke(*shlex.split(command)[1:], "--catalog", cat, "--json")

@@ -39,14 +39,14 @@ def test_canonical_json_round_trips():
 
 @pytest.mark.parametrize("override, fragment", [
     ({"model.width": -3}, "model.width = -3"),
-    ({"model.widht": 3}, "unknown field 'model.widht'; allowed: activation, bias, depth"),
+    ({"model.widht": 3}, "unknown field 'model.widht' (did you mean 'model.width'?); allowed: activation, bias, depth"),
     ({"task.name": "foo"}, "unknown task name 'foo'; allowed: digits, linear_regression, mnist1d, modular"),
     ({"optim.lr": "abc"}, "optim.lr = 'abc'"),
     ({"model.activation": "sigmoid"}, "'relu', 'tanh', 'gelu', 'quadratic' or 'identity'"),
     ({"optim.betas": [0.9, 1.5]}, "each beta must be in [0, 1)"),
     ({"optim.name": "sgd", "optim.nesterov": True}, "optim.nesterov needs optim.momentum > 0"),
     ({"measures": ["nope"]}, "unknown measure 'nope'; allowed:"),
-    ({"foo": 1}, "unknown field 'foo'; allowed: checkpoints, dtype"),
+    ({"foo": 1}, "unknown section 'foo'; allowed: checkpoints, dtype"),
     ({"task.name": "modular", "task.op": "%"}, "task.op = '%'"),
     ({"optim.name": "lstsq"}, "needs model.name 'linear' or 'random_features'"),
 ])
