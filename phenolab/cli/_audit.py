@@ -12,7 +12,6 @@ from phenolab.cli._common import (
     CatalogOpt,
     JsonOpt,
     console,
-    err_console,
     open_catalog,
     print_json,
     set_threads,
@@ -25,7 +24,7 @@ from phenolab.cli._phenomenon_commands import (
     parameter,
     setting_parameter,
 )
-from phenolab.cli._reproduce import WIDE, DryRunOpt, QuickOpt, print_plan
+from phenolab.cli._reproduce import WIDE, DryRunOpt, QuickOpt, announce_plan
 from phenolab.cli._tables import fitted_table
 from phenolab.cli._train import DeviceOpt, SetOpt, ThreadsOpt, train_missing
 from phenolab.phenomena import Phenomenon, Trainer
@@ -51,14 +50,10 @@ def run_audit(ph: Phenomenon, *, setting: str | None = None, seeds: str = "3", q
     plan = plan_audit(ph, name, seed_list(seeds), parse_assignments(set_ or []), quick,
                       ph.parse_options(given_options(flags)))
     cat = open_catalog(catalog)
-    studies = [plan.base, *[s for _, s in plan.controls if s is not None]]
     summary = {"phenomenon": ph.name, "setting": name, "controls": len(plan.controls),
-               **plan_summary([s for st in studies for s in st.settings], plan.base.seeds, cat)}
-    if dry_run:
-        print_plan(summary, as_json)
+               **plan_summary([s for st in plan.studies() for s in st.settings], plan.base.seeds, cat)}
+    if announce_plan(summary, dry_run, as_json):
         return
-    if summary["to_train"]:
-        print_plan(summary, False, err_console)
     set_threads(threads)
     train_audit(plan, Trainer(cat, lambda settings, seeds_: train_missing(settings, seeds_, cat, device), device))
     rows = read_audit(plan, cat)

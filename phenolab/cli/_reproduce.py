@@ -92,11 +92,8 @@ def run_reproduce(rep: Reproducible, *, setting: str | None = None, seeds: str =
     cat = open_catalog(catalog)
     plan = {"phenomenon": rep.name, "setting": study.setting_name, "note": study.note,
             **plan_summary(study.settings, study.seeds, cat)}
-    if dry_run:
-        print_plan(plan, as_json)
+    if announce_plan(plan, dry_run, as_json):
         return None
-    if plan["to_train"]:
-        print_plan(plan, False, err_console)  # before long work, on stderr: stdout stays the result
     set_threads(threads)
     work = rep.staged_work(study)  # lottery rounds: trained in stages, under a bar of their own
     with training_progress(*work) if work else nullcontext() as progress:
@@ -121,6 +118,17 @@ def run_reproduce(rep: Reproducible, *, setting: str | None = None, seeds: str =
         console.print(rows_table(rows, console.width), highlight=False)
     console.print(f"figure: {result.figure}", soft_wrap=True)
     return result
+
+
+def announce_plan(plan: dict[str, Any], dry_run: bool, as_json: bool) -> bool:
+    """`--dry-run`: print the plan and say stop (True); otherwise say it on stderr before there is
+    work to train (stdout stays the result)."""
+    if dry_run:
+        print_plan(plan, as_json)
+        return True
+    if plan["to_train"]:
+        print_plan(plan, False, err_console)
+    return False
 
 
 def print_plan(plan: dict[str, Any], as_json: bool, out: Console = console) -> None:

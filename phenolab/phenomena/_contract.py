@@ -166,6 +166,15 @@ class Trainer:
 
         return cls(catalog, missing, device)
 
+    def studies(self, rep: Reproducible, studies: list[Study]) -> list[str]:
+        """Train what the catalog lacks of several studies of one phenomenon (a phase map's cells, an
+        audit's controls): all their settings in one sweep, so cells that differ only per replica
+        share programs, unless the phenomenon trains in stages (then study by study)."""
+        if type(rep).train is Reproducible.train:
+            settings = list({s.id: s for st in studies for s in st.settings}.values())
+            return self.missing(settings, studies[0].seeds)
+        return [r for st in studies for r in rep.train(st, self)]
+
 
 @dataclass(frozen=True)
 class AuditReading:

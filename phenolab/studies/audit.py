@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from phenolab.catalog import Catalog
-from phenolab.phenomena import AuditReading, AuditSpec, Options, Phenomenon, Reproducible, Study, Trainer
+from phenolab.phenomena import AuditReading, AuditSpec, Options, Phenomenon, Study, Trainer
 from phenolab.settings import Setting, SettingError
 
 NOT_PRESENT = "not present in the base setting"
@@ -59,6 +59,10 @@ class AuditPlan:
     base: Study
     controls: list[tuple[Control, Study | None]]  # a retrained control's study; None: re-read the base
     overrides: dict[str, Any] = field(default_factory=dict)  # the user's `--set` fields
+
+    def studies(self) -> list[Study]:
+        """The base and every retrained control."""
+        return [self.base, *[s for _, s in self.controls if s is not None]]
 
 
 def plan_audit(ph: Phenomenon, setting_name: str, seeds: list[int], overrides: dict[str, Any], quick: bool = False,
@@ -107,11 +111,7 @@ def _with_measures(setting: Setting, measures: tuple[Any, ...]) -> dict[str, Any
 def train_audit(plan: AuditPlan, trainer: Trainer) -> list[str]:
     """Train what the catalog lacks: the base and every retrained control, in one sweep (staged
     phenomena study by study)."""
-    studies = [plan.base, *[s for _, s in plan.controls if s is not None]]
-    if type(plan.phenomenon).train is Reproducible.train:  # the default: one sweep
-        settings = list({s.id: s for st in studies for s in st.settings}.values())
-        return trainer.missing(settings, plan.base.seeds)
-    return [r for st in studies for r in plan.phenomenon.train(st, trainer)]
+    return trainer.studies(plan.phenomenon, plan.studies())
 
 
 def read_audit(plan: AuditPlan, catalog: Catalog) -> list[AuditRow]:

@@ -25,7 +25,7 @@ import pandas as pd
 from phenolab.catalog import Catalog, run_id_for
 from phenolab.execute.grid import GridAxis, resolve_axes
 from phenolab.figures import pyplot, save_figure
-from phenolab.phenomena import Options, Phenomenon, Reproducible, RunSignature, Signature, Study, Trainer
+from phenolab.phenomena import Options, Phenomenon, RunSignature, Signature, Study, Trainer
 from phenolab.settings import SettingError
 
 CATEGORY_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
@@ -80,13 +80,7 @@ def phase_field(ph: Phenomenon, field: str | None, setting_name: str) -> str:
 def train_cells(ph: Phenomenon, cells: list[PhaseCell], trainer: Trainer) -> list[str]:
     """Train what the catalog lacks: all cells in one sweep, unless the phenomenon stages its own
     training (then cell by cell through `Phenomenon.train`)."""
-    if type(ph).train is Reproducible.train:
-        settings = list({s.id: s for c in cells for s in c.study.settings}.values())
-        return trainer.missing(settings, cells[0].study.seeds)
-    written: list[str] = []
-    for cell in cells:
-        written += ph.train(cell.study, trainer)
-    return written
+    return trainer.studies(ph, [c.study for c in cells])
 
 
 # ---- the table ----------------------------------------------------------------------------------
