@@ -23,7 +23,7 @@ from phenolab.execute import plan_batches, run_local  # noqa: E402
 from phenolab.reproduction import Reproduction, reproduce  # noqa: E402
 from phenolab.settings import Setting, SettingError, named_setting, resolve_setting  # noqa: E402
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 
 def run(setting: Setting, seeds: int | list[int], catalog: Catalog | str | None = None, device: str = "auto",

@@ -54,3 +54,43 @@ def _zero_one(pred: torch.Tensor, main: torch.Tensor, y: torch.Tensor) -> dict[s
         "ensemble_error": float((main != y).double().mean()),
         "disagreement": float((pred != main).double().mean()),
     }
+
+
+def prob_average_decomposition(logits: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """The classic deep ensemble (Lakshminarayanan et al. 2017) averages probabilities, p̄ = mean_s
+    π_s. Its cross-entropy splits exactly as CE(y, p̄) = mean_s CE(y, π_s) − diversity, with
+    diversity = mean_x [log p̄_y − mean_s log π_s,y] ≥ 0 (Jensen's gap at the label)."""
+    logp = torch.log_softmax(logits.double(), dim=-1)  # [K, M, C]
+    log_mean = torch.logsumexp(logp, dim=0) - torch.log(torch.tensor(float(logp.shape[0]), dtype=logp.dtype))
+    at_label = logp.gather(-1, y.expand(logp.shape[0], -1).unsqueeze(-1)).squeeze(-1)  # [K, M]
+    ens_at_label = log_mean.gather(-1, y.unsqueeze(-1)).squeeze(-1)  # [M]
+    return {"loss": float(-ens_at_label.mean()), "diversity": float((ens_at_label - at_label.mean(0)).mean()),
+            "error": float((log_mean.argmax(-1) != y).double().mean())}
+
+
+def pairwise_disagreement(logits: torch.Tensor) -> float:
+    """Mean over pairs of members of the share of points where their argmax predictions differ
+    (Fort, Hu & Lakshminarayanan 2019); nan for one member."""
+    pred = logits.argmax(-1)  # [K, M]
+    k = pred.shape[0]
+    if k < 2:
+        return float("nan")
+    differ = (pred.unsqueeze(0) != pred.unsqueeze(1)).double().mean(-1)  # [K, K]
+    return float(differ.sum() / (k * (k - 1)))
+
+
+def prediction_change(logits: torch.Tensor, moved: torch.Tensor) -> dict[str, float]:
+    """How much predictions change when the inputs are transformed: logits [K, M, C] on the
+    inputs and moved [T, K, M, C] on T transformed copies of them. For the members (mean over
+    them) and for their ensemble (softmax of the mean logits): the total-variation distance
+    between the predicted distributions and the share of argmax predictions that flip."""
+    p = torch.softmax(logits.double(), -1)
+    q = torch.softmax(moved.double(), -1)
+    p_ens = torch.softmax(logits.double().mean(0), -1)
+    q_ens = torch.softmax(moved.double().mean(1), -1)
+    return {
+        "member_tv": float(0.5 * (q - p).abs().sum(-1).mean()),
+        "ensemble_tv": float(0.5 * (q_ens - p_ens).abs().sum(-1).mean()),
+        "member_flips": float((q.argmax(-1) != p.argmax(-1)).double().mean()),
+        "ensemble_flips": float((q_ens.argmax(-1) != p_ens.argmax(-1)).double().mean()),
+    }

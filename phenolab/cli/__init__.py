@@ -17,6 +17,7 @@ from phenolab.cli import (
     _reproduce,
     _rerun,
     _sweep,
+    _tournament,
     _train,
 )
 from phenolab.cli._common import COMMON_FLAGS
@@ -40,7 +41,26 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for _module in (_demo, _train, _inspect, _rerun, _reproduce, _sweep, _phase, _audit, _hypothesis, _report, _export):
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        import torch
+
+        typer.echo(f"phenolab {version('phenolab')} (torch {torch.__version__})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
+                                       help="Print phenolab's and torch's versions and exit.")) -> None:
+    """The commands below; `--version` prints the versions."""
+
+
+for _module in (_demo, _train, _inspect, _rerun, _reproduce, _sweep, _phase, _audit, _hypothesis, _tournament, _report,
+                _export):
     _module.register(app)
 
 

@@ -134,14 +134,19 @@ def _clock(seconds: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+FIRST_LINE_S = 3.0  # the first plain progress line comes this soon: a log shows work has started
+
+
 class LogProgress:
-    """Progress as plain lines on stderr, at most one per `every` seconds: for runs whose stderr
-    is a log file (nohup, a cluster job), where a live bar would show nothing until the end.
-    Quiet for runs shorter than `every`. Used like Rich's Progress: `with`, `add_task`, `update`."""
+    """Progress as plain lines on stderr: the first after `FIRST_LINE_S` seconds, then one per
+    `every` seconds: for runs whose stderr is a log file (nohup, a cluster job), where a live bar
+    would show nothing until the end. Quiet for runs shorter than the first line's wait. Used like
+    Rich's Progress: `with`, `add_task`, `update`."""
 
     def __init__(self, every: float, unit: str = "steps", total_runs: int | None = None) -> None:
         self.every, self.unit, self.total_runs = every, unit, total_runs
-        self.start = self.last = time.monotonic()
+        self.start = time.monotonic()
+        self.next_at = self.start + min(FIRST_LINE_S, every)
         self.description, self.total, self.completed, self.runs = "", 0, 0, 0
 
     def __enter__(self) -> LogProgress:
@@ -158,9 +163,9 @@ class LogProgress:
         self.completed = self.completed if completed is None else completed
         self.runs = self.runs if runs is None else runs
         now = time.monotonic()
-        if now - self.last < self.every:
+        if now < self.next_at:
             return
-        self.last, elapsed = now, now - self.start
+        self.next_at, elapsed = now + self.every, now - self.start
         done = self.completed / self.total if self.total else 0.0
         eta = _clock(elapsed * (1 - done) / done) if done > 0 else "?"
         runs_part = f" · runs {self.runs}/{self.total_runs}" if self.total_runs is not None else ""
@@ -170,10 +175,10 @@ class LogProgress:
 
 def log_progress_every() -> float | None:
     """Seconds between `LogProgress` lines when stderr is not a terminal (PHENOLAB_PROGRESS_EVERY,
-    default 60; 0 means never), or None for Rich's live bar: a terminal, or PHENOLAB_PROGRESS=1."""
+    default 10; 0 means never), or None for Rich's live bar: a terminal, or PHENOLAB_PROGRESS=1."""
     if sys.stderr.isatty() or os.environ.get("PHENOLAB_PROGRESS") == "1":
         return None
-    every = os.environ.get("PHENOLAB_PROGRESS_EVERY", "60")
+    every = os.environ.get("PHENOLAB_PROGRESS_EVERY", "10")
     try:
         seconds = float(every)
     except ValueError:

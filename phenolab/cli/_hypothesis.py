@@ -19,6 +19,7 @@ from phenolab.cli._common import (
     read_catalog,
     set_threads,
 )
+from phenolab.cli._report import refresh_report
 from phenolab.cli._train import DeviceOpt, ThreadsOpt, train_missing
 
 STATUS_STYLE = {"supported": "bold green", "refuted": "bold red", "inconclusive": "bold yellow",
@@ -125,8 +126,9 @@ def test_cmd(
     result = evaluate_registered(cat, ref, trainer)
     if as_json:
         print_json(result)
-        return
-    print_verdict(result)
+    else:
+        print_verdict(result)
+    refresh_report(cat, quiet=as_json)
 
 
 @hypothesis_app.command("show")

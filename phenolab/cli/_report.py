@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from phenolab.cli._common import CatalogOpt, console, read_catalog
+from phenolab.cli._common import CatalogOpt, console, err_console, read_catalog
 
 
 def study_ids(catalog) -> list[str]:
@@ -29,6 +29,26 @@ def resolve_study(catalog, study: str) -> str:
     shown = ", ".join(ids[:8]) + (f", … ({len(ids)} in all)" if len(ids) > 8 else "")
     what = "matches several studies" if matches else "is not a study in this catalog"
     raise CatalogError(f"STUDY {study!r} {what}; give a setting id or a study key: {shown or 'none yet'}")
+
+
+def refresh_report(catalog, quiet: bool = False) -> None:
+    """Bring every report of `catalog` up to date (`phenolab.report.freshness`), at the end of a command
+    that added runs or verdicts; says so in one line (nothing with `--json`, whose stdout is the JSON).
+    A report that cannot be refreshed is a warning, never the command's failure: its runs are stored."""
+    from rich.markup import escape
+
+    from phenolab.report.freshness import refresh_if_present
+
+    try:
+        done = refresh_if_present(catalog)
+    except Exception as exc:  # noqa: BLE001 - the command's work is done; the report is a view of it
+        why = (str(exc).splitlines() or [type(exc).__name__])[0]
+        err_console.print(f"[yellow]warning:[/] report not refreshed ({escape(why)}); run `phenolab report "
+                          f"--catalog {escape(str(catalog.root))}`", highlight=False, soft_wrap=True)
+        return
+    if not quiet:
+        for index in done:
+            console.print(f"report refreshed: {index}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -31,6 +31,7 @@ from phenolab.cli._phenomenon_commands import (
     parameter,
     setting_parameter,
 )
+from phenolab.cli._report import refresh_report
 from phenolab.cli._tables import fitted_table
 from phenolab.cli._train import DeviceOpt, SetOpt, ThreadsOpt, train_missing
 from phenolab.phenomena import Fields, Reproducible, RowTable, Trainer
@@ -108,6 +109,7 @@ def run_reproduce(rep: Reproducible, *, setting: str | None = None, seeds: str =
         result = complete_reproduction(rep, study, cat, trainer)
     if as_json:
         print_json(result.to_json())
+        refresh_report(cat, quiet=True)
         return result
     console.print(f"[bold]{rep.name}[/] · {study.setting_name}: {len(result.trained)} run(s) trained, "
                   f"the rest reused from {cat.path}", soft_wrap=True)
@@ -117,6 +119,7 @@ def run_reproduce(rep: Reproducible, *, setting: str | None = None, seeds: str =
     for rows in result.signature.tables:
         console.print(rows_table(rows, console.width), highlight=False)
     console.print(f"figure: {result.figure}", soft_wrap=True)
+    refresh_report(cat)
     return result
 
 

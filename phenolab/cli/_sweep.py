@@ -23,6 +23,7 @@ from phenolab.cli._common import (
     print_json,
     set_threads,
 )
+from phenolab.cli._report import refresh_report
 from phenolab.cli._train import SetOpt, ThreadsOpt, device_option
 from phenolab.engine.packing import part_differences
 from phenolab.settings import Setting
@@ -166,5 +167,6 @@ def register(app: typer.Typer) -> None:
                           f"({outcome.runs_per_s:.2f} runs/s); {outcome.already_stored} were already there, "
                           f"{outcome.stored_by_others} stored meanwhile by another writer; "
                           f"{outcome.remaining} remaining", highlight=False)
+        refresh_report(cat, quiet=as_json)
         if outcome.interrupted:
             raise typer.Exit(130)

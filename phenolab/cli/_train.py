@@ -18,6 +18,7 @@ from phenolab.cli._common import (
     training_progress,
     writable_catalog,
 )
+from phenolab.cli._report import refresh_report
 from phenolab.settings import Setting, SettingError, parse_assignments, parse_seeds, resolve_setting
 
 SetOpt = Annotated[
@@ -210,3 +211,4 @@ def register(app: typer.Typer) -> None:
                               soft_wrap=True)
             return
         train_and_store(setting, seed_list, cat, device, figure, as_json)
+        refresh_report(cat, quiet=as_json)

@@ -62,9 +62,12 @@ class Part:
 
 def program_key(setting: Setting) -> str | None:
     """What must be equal for two settings to share a program: everything but PER_REPLICA_FIELDS.
-    None when the setting cannot be packed (not an MLP given by width × depth, or pruned)."""
+    None when the setting cannot be packed (not an MLP given by width × depth, pruned, or members
+    of ensembles that train together)."""
     model = setting.model
     if model.name != "mlp" or model.widths is not None or model.depth < 1 or setting.prune is not None:
+        return None
+    if setting.trains_whole_ensembles:  # its members train as whole ensembles
         return None
     if setting.optim.name == "lstsq" or not activation(model.activation).zero_at_zero:  # see module doc
         return None

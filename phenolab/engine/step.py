@@ -27,6 +27,7 @@ from typing import Protocol
 
 import torch
 
+from phenolab.engine.ensembles import Coupling
 from phenolab.engine.losses import correct_count, loss_and_correct, per_replica_loss
 from phenolab.engine.onehot_grads import FixedBatchLookups, onehot_rows_backward
 from phenolab.engine.passes import model_tokens, replicas_per_pass
@@ -43,12 +44,14 @@ GradsOf = Callable[[Params, torch.Tensor, torch.Tensor, dict[str, torch.Tensor |
 
 def set_grads_in_passes(params: Params, names: list[str], xb: torch.Tensor, yb: torch.Tensor,
                         grads_of: GradsOf, out: dict[str, torch.Tensor | None], fit: bool = False,
-                        tokens: int = 1) -> Fit | None:
+                        tokens: int = 1, align: int = 1) -> Fit | None:
     """Set `.grad` of `names` from `grads_of(params, xb, yb, out, fit)`, run over all replicas at
     once or, when their activations are large, over `replicas_per_pass` of them at a time, each
-    pass writing into its slice of the `out` buffers (or fresh ones). Returns the batch's fit
-    when `fit` is asked for."""
+    pass writing into its slice of the `out` buffers (or fresh ones); a pass holds whole groups of
+    `align` replicas (an ensemble whose members train together). Returns the batch's fit when
+    `fit` is asked for."""
     k, per = xb.shape[0], replicas_per_pass(params, xb.shape[1], tokens)
+    per = max(align, per // align * align)
     if per >= k:
         grads, batch_fit = grads_of(params, xb, yb, out, fit)
     else:
@@ -84,16 +87,20 @@ class GradProgram(Protocol):
 
 
 class AutogradGrads:
-    """Any model and loss: the model's forward, the sum of per-replica mean losses, backward."""
+    """Any model and loss: the model's forward, the sum of per-replica mean losses (with a
+    coupling, the ensembles' joint objective, `engine.ensembles`), backward."""
 
     strategy = "autograd"
 
-    def __init__(self, model: BatchedModel, loss: str, num_classes: int | None, trainable: list[str]):
+    def __init__(self, model: BatchedModel, loss: str, num_classes: int | None, trainable: list[str],
+                 coupling: Coupling | None = None):
         self.model, self.loss, self.num_classes, self.trainable = model, loss, num_classes, trainable
         self.tokens = model_tokens(model)
+        self.coupling = coupling if coupling is not None and coupling.mixes else None
+        self.align = coupling.members if coupling is not None else 1
 
     def __call__(self, params: Params, xb: torch.Tensor, yb: torch.Tensor, fit: bool = False) -> Fit | None:
-        return set_grads_in_passes(params, self.trainable, xb, yb, self._grads, {}, fit, self.tokens)
+        return set_grads_in_passes(params, self.trainable, xb, yb, self._grads, {}, fit, self.tokens, self.align)
 
     def _grads(self, params: Params, xb: torch.Tensor, yb: torch.Tensor, out: dict[str, torch.Tensor | None],
                fit: bool) -> tuple[dict[str, torch.Tensor], Fit | None]:
@@ -101,7 +108,15 @@ class AutogradGrads:
         leaves = {n: p.detach().requires_grad_(n in self.trainable) for n, p in params.items()}
         logits = self.model.forward(leaves, xb)
         loss = per_replica_loss(self.loss, logits, yb, self.num_classes)
-        loss.sum().backward()
+        if self.coupling is None:
+            loss.sum().backward()
+        else:
+            c = self.coupling
+            means, targets = c.mean_over_members(logits), c.first_member(yb)
+            # one ensemble at a time: a loss kernel's bits may depend on how many rows it is given
+            at_mean = torch.cat([per_replica_loss(self.loss, means[e:e + 1], targets[e:e + 1], self.num_classes)
+                                 for e in range(means.shape[0])])
+            c.loss(loss, at_mean).backward()
         right = None if self.num_classes is None or not fit else correct_count(logits.detach(), yb)
         return {n: leaves[n].grad for n in self.trainable}, (loss.detach(), right) if fit else None
 
@@ -111,8 +126,10 @@ class MlpGrads:
 
     strategy = "mlp-bmm"
 
-    def __init__(self, model: BatchedMlp, loss: str, num_classes: int | None):
+    def __init__(self, model: BatchedMlp, loss: str, num_classes: int | None, coupling: Coupling | None = None):
         self.act = activation(model.cfg.activation)
+        self.coupling = coupling if coupling is not None and coupling.mixes else None
+        self.align = coupling.members if coupling is not None else 1
         self.bias = model.cfg.bias
         self.loss, self.num_classes = loss, num_classes
         self.depth = len(model.dims()) - 1
@@ -136,7 +153,7 @@ class MlpGrads:
             return self._grads(p, x, y, out, fit, part)
 
         with torch.no_grad():
-            return set_grads_in_passes(params, names, xb, yb, grads_of, buffers, fit)
+            return set_grads_in_passes(params, names, xb, yb, grads_of, buffers, fit, align=self.align)
 
     def _grads(self, params: Params, xb: torch.Tensor, yb: torch.Tensor, out: dict[str, torch.Tensor | None],
                fit: bool, lookups: list[torch.Tensor] | None) -> tuple[dict[str, torch.Tensor], Fit | None]:
@@ -181,14 +198,25 @@ class MlpGrads:
         return grads, batch_fit
 
     def _output_grad(self, z: torch.Tensor, y: torch.Tensor, b: int) -> torch.Tensor:
-        """d(mean loss)/dz per replica, z [K, C, B]. MSE overwrites z (nothing reads it after)."""
+        """d(mean loss)/dz per replica, z [K, C, B], mixed with the ensemble's where members train
+        jointly. MSE overwrites z (nothing reads it after)."""
+        if self.coupling is not None:
+            return self.coupling.mixed_grad(z, y, lambda zz, yy: self._own_output_grad(zz, yy, b),
+                                            lambda zz, yy: self._own_output_grad(zz, yy, b, rows=True))
+        return self._own_output_grad(z, y, b)
+
+    def _own_output_grad(self, z: torch.Tensor, y: torch.Tensor, b: int, rows: bool = False) -> torch.Tensor:
         if self.loss == "mse" and self.num_classes is None:
             return z.sub_(y.transpose(1, 2)).mul_(2.0 / z[0].numel())
         # minus one_hot(y), in place: adding −1 at the label is subtracting 1 (the same bits), and
         # no [K, C, B] target is built
         minus_one = z.new_full((1, 1, 1), -1.0).expand(z.shape[0], 1, b)
         if self.loss == "ce":
-            return torch.softmax(z, dim=1).scatter_add_(1, y.unsqueeze(1), minus_one).div_(b)
+            # rows: softmax over the contiguous last dim, whose bits do not depend on how many
+            # tensors of [C, B] there are (over dim 1 they do: an ensemble's mean would differ
+            # with the number of ensembles in the batch); slower for few classes, so only there
+            probs = torch.softmax(z.transpose(1, 2), dim=2).transpose(1, 2) if rows else torch.softmax(z, dim=1)
+            return probs.scatter_add_(1, y.unsqueeze(1), minus_one).div_(b)
         return z.scatter_add_(1, y.unsqueeze(1), minus_one).mul_(2.0 / z[0].numel())
 
 
@@ -211,8 +239,10 @@ def _onehot_rows(idx: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> 
     return rows if b is None else rows + b
 
 
-def grad_program(model: BatchedModel, loss: str, num_classes: int | None, trainable: list[str]) -> GradProgram:
-    """The fastest exact program for this model and loss (see module doc)."""
+def grad_program(model: BatchedModel, loss: str, num_classes: int | None, trainable: list[str],
+                 coupling: Coupling | None = None) -> GradProgram:
+    """The fastest exact program for this model and loss (see module doc); `coupling`: replicas
+    that are members of ensembles training together (`engine.ensembles`)."""
     if MlpGrads.supports(model, loss):
-        return MlpGrads(model, loss, num_classes)  # type: ignore[arg-type]
-    return AutogradGrads(model, loss, num_classes, trainable)
+        return MlpGrads(model, loss, num_classes, coupling)  # type: ignore[arg-type]
+    return AutogradGrads(model, loss, num_classes, trainable, coupling)

@@ -19,6 +19,7 @@ import torch
 
 from phenolab import _cpu_isa
 from phenolab._rng import generators
+from phenolab.engine.ensembles import aligned_slices, check_whole, coupling_of, stream_seeds, whole_ensembles
 from phenolab.engine.evaluate import evaluate, measure_key
 from phenolab.engine.gradient_filters import gradient_filter
 from phenolab.engine.optim import ReplicaOptimizer, lstsq_readout
@@ -105,14 +106,27 @@ def train(
     padded to this setting's shapes (measures are computed on each group's own parameters) and
     which optimizer hyperparameters each group trains with. `replica_threads` (default: chosen by
     `engine.replica_threads`, 1 = never; not for padded groups) trains contiguous slices of the
-    replicas side by side in threads, one core per op.
+    replicas side by side in threads, one core per op. Members of ensembles that train together
+    (`Setting.ensemble`, see `engine.ensembles`) are trained with their whole ensembles, and the
+    result holds the asked-for seeds.
     """
     _cpu_isa.check()  # a bad PHENOLAB_CPU_ISA is an error, not a silent change of kernels
+    widened = whole_ensembles(setting, list(seeds))
+    if widened is not None:
+        if init_params is not None or masks or order_seeds is not None or groups is not None:
+            raise SettingError("ensemble: members that train together take no given start, masks, data order "
+                               "or packing")
+        members, where = widened
+        if members != list(seeds):
+            whole = train(setting, members, device=device, progress=progress, replica_threads=replica_threads)
+            return _select(whole, where)
+        check_whole(setting, members)
     started = time.time()
     dev = resolve_device(device) if isinstance(device, str) else device
     dtype = torch.float64 if setting.dtype == "float64" else torch.float32
+    streams = stream_seeds(setting, list(seeds))
     if data is None:
-        data = build_task(setting.task, seeds, model_class(setting.model.name).input_kind, dtype)
+        data = build_task(setting.task, streams["data"], model_class(setting.model.name).input_kind, dtype)
     data = data.to(dev)
     model = build_model(setting.model, data.input_dim, data.out_dim, data.seq_len)
     unpadded = groups is None or len({tuple(sorted(g.shapes.items())) for g in groups}) == 1
@@ -122,7 +136,7 @@ def train(
     if replica_threads is not None and replica_threads > 1:
         return _train_in_threads(setting, seeds, replica_threads, dev, init_params, masks, order_seeds,
                                  progress, data, started, groups)
-    params = model.init(generators(seeds, "init"), dtype, dev)
+    params = model.init(generators(streams["init"], "init"), dtype, dev)
     if init_params is not None:
         params = {n: init_params[n].to(dev, dtype).clone() for n in params}
     masks = {n: m.to(dev, dtype) for n, m in (masks or {}).items()}
@@ -143,10 +157,10 @@ def train(
     batch = min(setting.schedule.batch_size or n_train, n_train)
     total = total_steps(setting, n_train)
     record_at = eval_steps(total, setting.eval.points, setting.eval.every)
-    batches = _BatchSampler(order_seeds or seeds, n_train, batch, dev)
+    batches = _BatchSampler(order_seeds or streams["order"], n_train, batch, dev)
     recorder = _Recorder(setting, model, start_params, data, groups)
     checkpoints: dict[int, Params] = {}
-    grads = grad_program(model, setting.loss, data.num_classes, trainable)
+    grads = grad_program(model, setting.loss, data.num_classes, trainable, coupling_of(setting))
     x_rows, y_rows = _Rows(data.x_train), _Rows(data.y_train)
     filter_grads = gradient_filter(setting.optim, [params[n] for n in trainable])
     warmup = setting.optim.warmup_steps
@@ -212,7 +226,11 @@ def _train_in_threads(setting: Setting, seeds: list[int], threads: int, dev: tor
                          groups=None if groups is None else groups_within(groups, lo, hi))
         return run
 
-    parts = [job(lo, hi, i == 0) for i, (lo, hi) in enumerate(split_slices(k, threads))]
+    slices = split_slices(k, threads)
+    coupling = coupling_of(setting)
+    if coupling is not None:  # a thread trains whole ensembles
+        slices = aligned_slices(slices, coupling.members)
+    parts = [job(lo, hi, i == 0) for i, (lo, hi) in enumerate(slices)]
     results: list[BatchResult] = run_in_threads(parts)  # type: ignore[assignment]
     first = results[0]
     return BatchResult(setting, list(seeds), first.steps,
@@ -220,6 +238,17 @@ def _train_in_threads(setting: Setting, seeds: list[int], threads: int, dev: tor
                        cat_params([r.params for r in results]),
                        {step: cat_params([r.checkpoints[step] for r in results]) for step in first.checkpoints},
                        started, time.time(), str(dev), f"{first.strategy}, {len(results)} replica threads")
+
+
+def _select(result: BatchResult, where: list[int]) -> BatchResult:
+    """The result of the replicas at positions `where`, in that order."""
+    idx = torch.tensor(where)
+    return BatchResult(result.setting, [result.seeds[i] for i in where], result.steps,
+                       {m: v[where] for m, v in result.curves.items()},
+                       {n: p.index_select(0, idx) for n, p in result.params.items()},
+                       {step: {n: p.index_select(0, idx) for n, p in ps.items()}
+                        for step, ps in result.checkpoints.items()},
+                       result.started, result.finished, result.device, result.strategy)
 
 
 def _solve(setting: Setting, seeds: list[int], model: BatchedModel, params: Params, start: Params,
@@ -325,6 +354,8 @@ class _Recorder:
         tensors ([K, ...]) the evaluation already computed, e.g. "train_correct"."""
         if self.groups is None:
             ctx = MeasureContext(self.model, self.init, step, self.data, dict(extra))
+            if self.setting.trains_whole_ensembles:  # replicas are whole ensembles, member after member
+                ctx.extra["ensemble_members"] = self.setting.ensemble.members  # type: ignore[union-attr]
             return compute_measure(name, params, ctx, **kwargs)
         parts = []
         for g in self.groups:

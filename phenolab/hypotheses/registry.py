@@ -16,7 +16,7 @@ import contextlib
 import fcntl
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,6 +176,18 @@ class HypothesisLog:
         with self._locked():
             self.require_intact()
             return self._append("verdict", hypothesis_id, payload)
+
+    def append(self, kind: str, key: str, payload: dict[str, Any],
+               guard: Callable[[list[dict[str, Any]]], dict[str, Any] | None] | None = None) -> dict[str, Any]:
+        """Append an entry of another kind (a tournament's registration or result) to the same chain,
+        so `verify` covers it. `guard(entries)` runs under the lock on the intact log: it may raise to
+        refuse, or return an existing entry to append nothing."""
+        if kind in ("register", "verdict"):
+            raise ValueError(f"entry kind {kind!r} belongs to hypotheses: use register / record_verdict")
+        with self._locked():
+            self.require_intact()
+            existing = guard(self.entries()) if guard is not None else None
+            return existing if existing is not None else self._append(kind, key, payload)
 
     def _append(self, kind: str, hypothesis_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Call with the lock held, after `require_intact`."""

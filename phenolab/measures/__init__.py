@@ -1,10 +1,11 @@
 """Measures: registered functions of a batch's parameters, one number per replica.
 
-Importing this package registers the built-in measures of `weights`, `grokking`, `labels` and `scores`, which also
-makes their names and parameters valid in settings (`phenolab.settings.MEASURES`).
+Importing this package registers the built-in measures of `weights`, `grokking`, `fourier`, `effective`,
+`ensembles`, `labels` and `scores`, which also makes their names and parameters valid in settings
+(`phenolab.settings.MEASURES`).
 """
 
-from phenolab.measures import grokking, labels, scores, weights  # noqa: F401  (register the built-ins)
+from phenolab.measures import effective, ensembles, fourier, grokking, labels, scores, weights  # noqa: F401
 from phenolab.measures._base import (
     MEASURE_REGISTRY,
     Measure,

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from phenolab.models import BatchedModel, Params
-from phenolab.settings import MEASURES
+from phenolab.settings import ENSEMBLE_MEASURES, MEASURES
 
 
 @dataclass
@@ -37,12 +37,15 @@ class Measure:
 MEASURE_REGISTRY: dict[str, Measure] = {}
 
 
-def register_measure(name: str, description: str) -> Callable[[MeasureFn], MeasureFn]:
-    """Decorator: add `fn(params, ctx, **kwargs) -> Tensor[K]` to the registry under `name`."""
+def register_measure(name: str, description: str, ensemble: bool = False) -> Callable[[MeasureFn], MeasureFn]:
+    """Decorator: add `fn(params, ctx, **kwargs) -> Tensor[K]` to the registry under `name`;
+    `ensemble`: it reads whole ensembles (`measures.ensembles`), so its settings train them whole."""
 
     def deco(fn: MeasureFn) -> MeasureFn:
         MEASURE_REGISTRY[name] = Measure(name, fn, description)
         MEASURES[name] = frozenset(list(inspect.signature(fn).parameters)[2:])  # after (params, ctx)
+        if ensemble:
+            ENSEMBLE_MEASURES.add(name)
         return fn
 
     return deco

@@ -90,7 +90,7 @@ def train_command(setting_json: dict[str, Any], setting_id: str, seeds: list[int
     return out
 
 
-def _flag(name: str, value: Any) -> list[str]:
+def flag_args(name: str, value: Any) -> list[str]:
     """An option as the command line gives it (`--rounds 3`, `--flag` / `--no-flag`)."""
     flag = "--" + name.replace("_", "-")
     if isinstance(value, bool):
@@ -113,7 +113,7 @@ def reproduce_command(phenomenon: str, setting_name: str, setting_ids: list[str]
         opts = ph.parse_options(options or {})
     except SettingError:
         return None
-    flags = [arg for k, v in (options or {}).items() for arg in _flag(k, v)]
+    flags = [arg for k, v in (options or {}).items() for arg in flag_args(k, v)]
     if not setting_ids or not seeds or not stored:
         return None
     if not isinstance(ph, Phenomenon):  # a study of its own (figure4): no --setting, no overrides

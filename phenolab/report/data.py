@@ -18,7 +18,7 @@ import pandas as pd
 
 from phenolab.catalog import Catalog, runs_frame
 
-NOTE_KINDS = ("signature", "phase", "checklist")
+NOTE_KINDS = ("signature", "phase", "checklist", "audit")
 HYPOTHESIS_PREFIX = "hypothesis"
 
 

@@ -10,7 +10,9 @@ anywhere in it), shows every verdict — refuted ones included — and is simply
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +23,9 @@ from phenolab.report.studies import fmt, fmt_time
 
 TESTS = ("in_sample", "held_out", "confound", "intervention")
 VERDICTS = ("supported", "refuted", "inconclusive")
-_KNOWN = {"status", "detail", "mean", "sd", "n", "threshold", "tolerance", "needs", "result", "passed"}
+_KNOWN = {"status", "detail", "mean", "sd", "n", "threshold", "tolerance", "needs", "result", "passed", "statistic"}
+RUN_SETS = {"in_sample": ("in_sample",), "held_out": ("held_out",), "confound": ("in_sample",),
+            "intervention": ("in_sample", "regularizer")}  # the runs each test reads, as a verdict lists them
 _TITLE_KEYS = ("statement", "claim", "text", "title", "description", "name")
 _ID_KEYS = ("hypothesis_id", "hypothesis", "id", "hash")
 
@@ -35,6 +39,7 @@ class TestResult:
     need: str  # the threshold or tolerance the test holds the claim to
     detail: str
     extra: list[tuple[str, str]]  # other scalar fields, e.g. rho = 0.93
+    claim: str = ""  # what the test requires, with its comparison: "ρ ≥ 0.8", "|ΔT| gap < 0.1"
 
 
 @dataclass
@@ -43,6 +48,7 @@ class Evaluation:
     reason: str
     created: str
     tests: list[TestResult]
+    runs: dict[str, list[str]] = field(default_factory=dict)  # run set (in_sample, ...) -> run ids, as recorded
 
 
 @dataclass
@@ -53,6 +59,16 @@ class HypothesisView:
     created: str
     spec: str  # the registered record, pretty JSON (escaped by the template)
     evaluations: list[Evaluation] = field(default_factory=list)
+    measure: str = ""  # curve names of M and T
+    target: str = ""
+    over: str = ""  # "steps": M against T along each run; "settings": final values across a sweep
+    settings: list[str] = field(default_factory=list)  # the settings its scope and held-out groups name
+
+    @property
+    def anchor(self) -> str:
+        """An element id for the hypothesis, safe in a URL fragment whatever its id holds."""
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "-", self.id).strip("-")[:40] or "h"
+        return f"h-{stem}-{hashlib.sha256(self.id.encode()).hexdigest()[:6]}"
 
     @property
     def verdict(self) -> str:
@@ -79,6 +95,7 @@ def hypothesis_views(source: Catalog | ReportData) -> list[HypothesisView]:
             view = views[hid] = HypothesisView(hid, _title(body) or hid, _name(body),
                                                fmt_time(note["created"]),
                                                json.dumps(spec, indent=2, sort_keys=True, default=str))
+            _read_spec(view, spec)
         elif view.title == hid and _title(body):
             view.title, view.name = _title(body), _name(body)
         if kind == "register":
@@ -106,8 +123,74 @@ def _evaluation(body: Any, verdict: Any, created: float) -> Evaluation:
         verdict = verdict.get("verdict", verdict.get("status"))
     root = body.get("tests") if isinstance(body, dict) and isinstance(body.get("tests"), dict) else body
     tests = [_test_result(name, _find(root, name)) for name in TESTS]
+    raw = body.get("runs") if isinstance(body, dict) else None
+    runs = {str(k): [str(r) for r in v if isinstance(r, str)] for k, v in raw.items()
+            if isinstance(v, list)} if isinstance(raw, dict) else {}
+    order = {name: i for i, name in enumerate(("in_sample", "held_out", "regularizer"))}  # stored JSON sorts keys
+    ordered = sorted((k for k, v in runs.items() if v), key=lambda k: (order.get(k, len(order)), k))
     return Evaluation(fmt(verdict) if verdict is not None else "—", fmt(reason) if reason else "",
-                      fmt_time(created), tests)
+                      fmt_time(created), tests, {k: runs[k] for k in ordered})
+
+
+def claim_text(raw: dict[str, Any]) -> str:
+    """What a test holds its statistic to, written with the comparison the test makes: `needs`
+    where the test wrote it out ("≥ 0.8"); a signed threshold as ≥ (≤ for a negative claim, whose
+    statistic must fall to it); an intervention's tolerance as `<` (it fails at or above it)."""
+    stat = _statistic(raw)
+    needs = raw.get("needs")
+    if isinstance(needs, str) and needs.strip():
+        return f"{stat} {needs.strip()}".strip()
+    thr, tol = raw.get("threshold"), raw.get("tolerance")
+    if _number(thr):
+        return f"{stat} {'≥' if thr >= 0 else '≤'} {fmt(thr)}".strip()
+    if _number(tol):
+        return f"{stat} < {fmt(tol)}".strip()
+    return ""
+
+
+def _statistic(raw: dict[str, Any]) -> str:
+    """The name of what a test compares, from the fields `phenolab.hypotheses` records."""
+    if "transform" in raw or "per_transform" in raw:
+        return "(predicted − observed |ΔT|) / T's range"
+    if "share_moved_and_followed" in raw:
+        return "share of moves T followed"
+    peak = raw.get("statistic") == "peak"
+    if "confounds" in raw:
+        return "residual peak distance" if peak else "partial ρ"
+    if peak:
+        return "peak distance"
+    return "ρ" if raw.get("statistic") == "spearman" else ""
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _read_spec(view: HypothesisView, spec: Any) -> None:
+    """M's and T's curve names, how the claim reads them, and the settings its groups name."""
+    if not isinstance(spec, dict):
+        return
+    view.measure, view.target = _curve_name(spec.get("measure")), _curve_name(spec.get("target"))
+    relation = spec.get("relation")
+    view.over = str(relation.get("over", "steps")) if isinstance(relation, dict) else "steps"
+    groups = [g for key in ("scope", "held_out") if isinstance(spec.get(key), list) for g in spec[key]]
+    view.settings = list(dict.fromkeys(str(g["setting"]) for g in groups
+                                       if isinstance(g, dict) and isinstance(g.get("setting"), str)))
+
+
+def _curve_name(ref: Any) -> str:
+    """The curve a hypothesis reads: a recorded metric by name, a measure by its engine key."""
+    if isinstance(ref, str):
+        return ref
+    if not isinstance(ref, dict) or not isinstance(ref.get("name"), str):
+        return ""
+    from phenolab.engine.evaluate import measure_key
+    from phenolab.settings import MeasureSpec
+
+    try:
+        return measure_key(MeasureSpec(name=ref["name"], params=ref.get("params") or {}))
+    except ValueError:  # a measure this installation lacks: its plain name
+        return str(ref["name"])
 
 
 def _test_result(name: str, raw: Any) -> TestResult:
@@ -124,7 +207,7 @@ def _test_result(name: str, raw: Any) -> TestResult:
     extra = [(str(k), fmt(v)) for k, v in raw.items()
              if k not in _KNOWN and not isinstance(v, (dict, list)) and v is not None][:8]
     return TestResult(name, fmt(status) if status is not None else "—", value, fmt(raw.get("n", "")),
-                      "" if need is None else fmt(need), fmt(raw.get("detail", "")), extra)
+                      "" if need is None else fmt(need), fmt(raw.get("detail", "")), extra, claim_text(raw))
 
 
 def _hypothesis_id(note: dict[str, Any]) -> str:

@@ -87,9 +87,10 @@ class Previous:
 class Staging:
     """A new site folder beside the target, filled from outputs, then swapped in."""
 
-    def __init__(self, target: Path, previous: Previous) -> None:
+    def __init__(self, target: Path, previous: Previous, build: dict[str, Any] | None = None) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         self.target, self.previous = target, previous
+        self.build = build or {}  # how the report is built (catalog, options): what a refresh repeats
         self.path = Path(tempfile.mkdtemp(prefix=".report-", dir=target.parent))
         self.path.chmod(0o755)  # mkdtemp makes it private; a report is meant to be read and served
         self.files: dict[str, dict[str, Any]] = {}
@@ -127,7 +128,7 @@ class Staging:
 
     def commit(self) -> None:
         """Write the manifest, put the new folder in place and remove the previous one."""
-        manifest = {"format": FORMAT, "files": self.files, "figures": self.figures,
+        manifest = {"format": FORMAT, "files": self.files, "figures": self.figures, "build": self.build,
                     "note": "built by `phenolab report`; this folder is replaced on the next build"}
         (self.path / MARKER).write_text(json.dumps(manifest, indent=0, sort_keys=True) + "\n")
         old = swap_in(self.path, self.target)

@@ -8,15 +8,20 @@ moved, zipped or served as it is.
 
 The site is built from one snapshot of the catalog and incrementally (`incremental.py`): each
 page and figure is keyed by a digest of the rows it shows, and only those whose key changed are
-made again. Pages: the index (phenomena, studies, phase diagrams, and the settings no study
-holds, grouped into families), one page per phenomenon study, one per phase diagram, one per
-setting that belongs to no study (every setting with `setting_pages`), and the hypotheses.
+made again. Pages: the index (one card per registered phenomenon, then the studies, phase diagrams,
+and the settings no study holds, grouped into families), one page per phenomenon study (with the
+audit of its setting, if any), one per phase diagram, one per setting that belongs to no study
+(every setting with `setting_pages`), and the hypotheses (each evaluation with a figure of M
+against T over the runs it read). The folder is remembered, so commands that add runs refresh it
+(`freshness.py`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,10 +31,14 @@ from typing import Any
 import jinja2
 
 from phenolab.catalog import Catalog, CatalogError
+from phenolab.phenomena import PHENOMENA
+from phenolab.report.audits import Audits
+from phenolab.report.cards import phenomenon_cards
 from phenolab.report.data import ReportData, digest, read_report_data
-from phenolab.report.hypotheses import hypothesis_views, verdict_class
+from phenolab.report.hypotheses import RUN_SETS, HypothesisView, hypothesis_views, verdict_class
+from phenolab.report.hypothesis_plots import LABELS, measure_target_figure, setting_of
 from phenolab.report.incremental import MARKER, Output, Previous, Staging
-from phenolab.report.pages import phenomena_rows, study_context, study_row
+from phenolab.report.pages import fields_of, study_context, study_row
 from phenolab.report.phases import phase_view
 from phenolab.report.studies import (
     Study,
@@ -40,6 +49,7 @@ from phenolab.report.studies import (
     setting_studies,
     signature_studies,
 )
+from phenolab.report.tournaments import tournament_figures, tournament_ids, tournament_outputs
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
 STANDARD = ("train_acc", "test_acc", "train_loss", "test_loss")
@@ -60,19 +70,34 @@ def build_site(catalog: Catalog, out: str | Path | None = None, *, max_figures: 
 
 
 def build_report(catalog: Catalog, out: str | Path | None = None, *, max_figures: int = 200,
-                 setting_pages: bool = False, rebuild: bool = False) -> BuildResult:
+                 setting_pages: bool = False, rebuild: bool = False, new_figures: int | None = None) -> BuildResult:
     """`build_site`, saying which files were made anew. `out` holds the previous report or the new
     one at every moment; an existing `out` that is not a phenolab report is refused. `rebuild`
     makes every file again; `setting_pages` writes a page for every setting, not only for those
-    that belong to no study (or have checklist answers)."""
+    that belong to no study (or have checklist answers); `new_figures` caps the figures drawn that
+    the last build did not draw (a refresh after a command stays quick; the next `phenolab report`
+    draws the rest, and their pages say so meanwhile)."""
     if not catalog.path.is_file():
         raise CatalogError(f"no catalog at {catalog.path}; train runs first (e.g. `phenolab demo`)")
     target = Path(out) if out is not None else catalog.root / "report"
     if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / MARKER).is_file())):
         raise CatalogError(f"--out {target}: exists and is not a phenolab report; give a new or empty folder")
     with catalog.snapshot() as snap:
-        site = _Site(read_report_data(snap), str(catalog.path), max_figures, setting_pages)
-        return site.build(target, Previous(target, rebuild))
+        site = _Site(read_report_data(snap), str(catalog.path), max_figures, setting_pages,
+                     refresh_command(catalog, target), new_figures)
+        result = site.build(target, Previous(target, rebuild))
+    from phenolab.report.freshness import remember
+
+    remember(catalog, target)
+    return result
+
+
+def refresh_command(catalog: Catalog, target: Path) -> str:
+    """The command that brings this report up to date, as a page's footer gives it."""
+    args = ["phenolab", "report", "--catalog", str(catalog.root)]
+    if target.absolute() != (catalog.root / "report").absolute():
+        args += ["--out", str(target.absolute())]
+    return shlex.join(args)
 
 
 @dataclass
@@ -80,6 +105,7 @@ class _Figure:
     name: str  # path in the site
     key: str
     make: Callable[[Path], bool]  # writes the file; False when there is nothing to show
+    drawn: bool = True  # drawn from curves (False: a recorded file, copied)
 
 
 @dataclass
@@ -88,25 +114,43 @@ class _Site:
     catalog_path: str
     max_figures: int
     setting_pages: bool
+    refresh: str = "phenolab report"
+    new_figures: int | None = None  # draw at most this many figures the last build did not
     figures: list[_Figure] = field(default_factory=list)
+    deferred: set[str] = field(default_factory=set)  # figures left for the next full build
     images: dict[str, list[str]] = field(default_factory=dict)  # page slug -> its figures, in order
 
     def __post_init__(self) -> None:
         from phenolab import __version__
 
         self.version = __version__
-        self.code = digest(__version__, self.catalog_path, _code_digest())
+        self.code = digest(__version__, self.catalog_path, self.refresh, _code_digest())
         self.studies = signature_studies(self.data)
         self.phases = phase_studies(self.data)
-        in_study = {sid for s in self.studies + self.phases for sid in s.setting_ids}
+        audits = Audits(self.data)
+        self.audit_of = {s.id: audits.of(s) for s in self.studies}
+        self.audited = {sid: s.slug for s in self.studies for note in [self.audit_of[s.id]] if note is not None
+                        for sid in audits.settings(note, s.quick)}  # folded into the study, like a sweep's points
+        in_study = {sid for s in self.studies + self.phases for sid in s.setting_ids} | set(self.audited)
         answered = {n["key"] for n in self.data.notes_of("checklist")}
         own = [sid for sid in self.data.settings if self.setting_pages or sid not in in_study or sid in answered]
         self.own_pages = setting_studies(self.data, own)
+        self.hyps = [h for h in hypothesis_views(self.data) if h.id not in tournament_ids(self.data)]
+        self.holder: dict[str, Study] = {}  # setting id -> the page that lists its runs
+        for s in self.phases + self.studies + self.own_pages:  # own pages win, then studies
+            self.holder.update({sid: s for sid in s.setting_ids})
         self._plan_figures()
 
     # ---- figures ------------------------------------------------------------------------------
     def _plan_figures(self) -> None:
         budget = self.max_figures
+        for recorded, stem in tournament_figures(self.data):  # tournaments.html
+            self._copy(recorded, stem, "tournaments")
+        for h in self.hyps:  # first: a verdict without its figure is harder to read than a setting without curves
+            for k, ev in enumerate(h.evaluations):
+                if ev.runs and h.measure and h.target and h.measure != h.target and budget > 0:
+                    budget -= 1
+                    self._draw_hypothesis(h, k, ev.runs)
         for study in self.studies + self.own_pages:
             if self._copy(study.figure, f"{study.slug}-recorded", study.slug):
                 continue
@@ -134,7 +178,7 @@ class _Site:
                     dest.write_bytes(data)
                     return True
 
-                self.figures.append(_Figure(name, hashlib.sha256(data).hexdigest()[:32], write))
+                self.figures.append(_Figure(name, hashlib.sha256(data).hexdigest()[:32], write, drawn=False))
                 self.images.setdefault(slug, []).append(name)
                 return True
         return False
@@ -166,11 +210,25 @@ class _Site:
         self.figures.append(_Figure(name, key, make))
         self.images.setdefault(study.slug, []).append(name)
 
+    def _draw_hypothesis(self, h: HypothesisView, k: int, runs: dict[str, list[str]]) -> None:
+        """M against T over the runs an evaluation read (`hypothesis_plots`)."""
+        name, slug = f"figures/{h.anchor}-{k}.png", f"{h.anchor}-{k}"
+        sids = sorted({setting_of(r) for ids in runs.values() for r in ids})
+        key = digest(self.version, "hypothesis", h.measure, h.target, h.over, runs, self.data.rows_digest(sids))
+
+        def make(dest: Path) -> bool:
+            ids = [r for group in runs.values() for r in group]
+            curves = self.data.catalog.curves(run_ids=ids, metrics=[h.measure, h.target])  # through the snapshot
+            return measure_target_figure(curves, h.measure, h.target, runs, h.over, dest, h.name or h.id)
+
+        self.figures.append(_Figure(name, key, make))
+        self.images.setdefault(slug, []).append(name)
+
     # ---- pages --------------------------------------------------------------------------------
     def outputs(self, made: dict[str, bool]) -> list[Output]:
         """Every file of the site but the figures, with its key."""
         env = _environment()
-        common = {"catalog": self.catalog_path, "version": self.version}
+        common = {"catalog": self.catalog_path, "version": self.version, "refresh": self.refresh}
         data = self.data
 
         def page(template: str, **context: Any) -> Callable[[Path], None]:
@@ -187,11 +245,13 @@ class _Site:
         for note in data.notes_of("checklist"):
             checklists.setdefault(note["key"], []).append(note["id"])
         for study in self.studies + self.own_pages:
+            audit = self.audit_of.get(study.id)
+            deferred = any(n in self.deferred for n in self.images.get(study.slug, []))
             key = digest(self.code, "study", study.kind, study.note_id, data.rows_digest(study.setting_ids),
-                         checklists.get(study.id), images(study.slug))
+                         checklists.get(study.id), images(study.slug), audit["id"] if audit else None, deferred)
 
-            def context(s: Study = study) -> dict[str, Any]:  # computed only if the page is written
-                return {"page": study_context(data, s, images(s.slug))}
+            def context(s: Study = study, a: dict[str, Any] | None = audit, d: bool = deferred) -> dict[str, Any]:
+                return {"page": {**study_context(data, s, images(s.slug), a), "deferred": d}}  # only if written
 
             outs.append(Output(f"{study.slug}.html", key, _page(env, "study.html", common, context)))
         phases = []
@@ -201,25 +261,50 @@ class _Site:
             phases.append(view)
             outs.append(Output(f"{study.slug}.html", digest(self.code, "phase", study.note_id, view),
                                page("phase.html", phase=view)))
-        hyps = hypothesis_views(data)
-        hyp_key = digest(self.code, [(n["id"], n["text"]) for n in data.hypothesis_notes()])
+        hyps = [self._hypothesis(h, images) for h in self.hyps]
+        hyp_key = digest(self.code, "hypotheses", json.dumps(hyps, sort_keys=True, default=str))
         outs.append(Output("hypotheses.html", hyp_key, page("hypotheses.html", hypotheses=hyps)))
-        index = self._index(phases, hyps)
+        outs += tournament_outputs(data, env, common, self.code, images)
+        index = self._index(phases, images)
         outs.append(Output("index.html", digest(self.code, "index", json.dumps(index, sort_keys=True, default=str)),
                            page("index.html", **index)))
         return outs
 
-    def _index(self, phases: list[dict[str, Any]], hyps: list[Any]) -> dict[str, Any]:
+    def _hypothesis(self, h: HypothesisView, images: Callable[[str], list[str]]) -> dict[str, Any]:
+        """A hypothesis as its section of the page shows it: each evaluation with its figure and the
+        runs behind its tests, each linked to the page that lists it."""
+        evaluations = []
+        for k, ev in enumerate(h.evaluations):
+            runs = [{"group": g, "label": LABELS.get(g, g), "runs": [self._run_link(r) for r in ids]}
+                    for g, ids in ev.runs.items()]
+            counts = {g: len(ids) for g, ids in ev.runs.items()}
+            tests = [{**dataclasses.asdict(t), "runs": "" if t.status in ("not_run", "not recorded") else
+                      ", ".join(f"{counts[g]} {LABELS.get(g, g)}" for g in RUN_SETS.get(t.name, ()) if g in counts)}
+                     for t in ev.tests]
+            evaluations.append({**dataclasses.asdict(ev), "tests": tests, "run_sets": runs,
+                                "figure": next(iter(images(f"{h.anchor}-{k}")), None), "anchor": f"{h.anchor}-{k}"})
+        return {**{f.name: getattr(h, f.name) for f in dataclasses.fields(h) if f.name != "evaluations"},
+                "anchor": h.anchor, "verdict": h.verdict, "evaluations": evaluations}
+
+    def _run_link(self, run_id: str) -> dict[str, Any]:
+        """A run and the page that lists it (a study's or setting's row; a phase diagram's page)."""
+        sid = setting_of(run_id)
+        holder = self.holder.get(sid)
+        if holder is None:
+            audited = self.audited.get(sid)  # a control of an audit: the study page's audit table
+            return {"id": run_id, "href": f"{audited}.html#audit" if audited else None}
+        return {"id": run_id, "href": f"{holder.slug}.html" + ("" if holder.kind == "phase" else f"#run-{run_id}")}
+
+    def _index(self, phases: list[dict[str, Any]], images: Callable[[str], list[str]]) -> dict[str, Any]:
         data = self.data
+        hyps = self.hyps
         studies = [study_row(data, s) for s in self.studies]
         own = {s.id: s.slug for s in self.own_pages}
-        links = dict(own)
-        for s in self.phases + self.studies:  # a setting without its own page: the study that holds it
-            links.update({sid: s.slug for sid in s.setting_ids if sid not in own})
-        in_study = {sid for s in self.studies + self.phases for sid in s.setting_ids}
+        in_study = {sid for s in self.studies + self.phases for sid in s.setting_ids} | set(self.audited)
         lone = [sid for sid in data.settings if sid not in in_study or sid in own]
+        cards = phenomenon_cards(PHENOMENA, self.studies, self.phases, hyps, images, fields_of)
         return {
-            "phenomena": phenomena_rows(data, studies, links), "studies": studies,
+            "cards": cards, "studies": studies,
             "phases": [{k: v for k, v in p.items() if k not in ("rows", "links", "columns")} for p in phases],
             "families": setting_families(data, lone, own), "n_settings": len(data.settings),
             "n_in_studies": len(in_study & set(data.settings)), "setting_pages": self.setting_pages,
@@ -230,13 +315,19 @@ class _Site:
     # ---- the build ----------------------------------------------------------------------------
     def build(self, target: Path, previous: Previous) -> BuildResult:
         made = {f.name: previous.figure(f.name, f.key) for f in self.figures}
+        if self.new_figures is not None:  # beyond the cap, new drawings wait (not recorded: the next build makes them)
+            todo = [f.name for f in self.figures if f.drawn and made[f.name] is None]
+            self.deferred = set(todo[self.new_figures:])
+            self.figures = [f for f in self.figures if f.name not in self.deferred]
+            made = {n: m for n, m in made.items() if n not in self.deferred}
         outs: list[Output] | None = None
         if all(m is not None for m in made.values()):  # every figure as it was: maybe nothing changed
             outs = self.outputs({k: bool(v) for k, v in made.items()})
             names = {o.name for o in outs} | {n for n, m in made.items() if m}
             if all(previous.current(o.name, o.key) for o in outs) and previous.exactly(names):
                 return BuildResult(target / "index.html", [], len(names))
-        staging = Staging(target, previous)
+        staging = Staging(target, previous, {"catalog": self.catalog_path, "max_figures": self.max_figures,
+                                             "setting_pages": self.setting_pages})
         try:
             done = {f.name: staging.figure(f.name, f.key, f.make) for f in self.figures}
             if outs is None or done != made:  # a figure that could not be made changes its page
@@ -288,4 +379,4 @@ def _code_digest() -> str:
     return _CODE_DIGEST[0]
 
 
-__all__ = ["MARKER", "BuildResult", "build_report", "build_site"]
+__all__ = ["MARKER", "BuildResult", "build_report", "build_site", "refresh_command"]

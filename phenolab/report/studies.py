@@ -177,8 +177,8 @@ def summary_rows(summary: dict[str, Any], fields: Fields | None = None, prefix: 
     """Table rows {field, mean, sd, n, value, unit, description}: stat dicts as mean ± sd (n), other
     values as text; unit and description from the phenomenon's declared fields, where known."""
     rows: list[dict[str, str]] = []
-    for key, val in summary.items():
-        name = f"{prefix}{key}"
+    for key in ordered_keys(list(summary), fields if not prefix else None):
+        val, name = summary[key], f"{prefix}{key}"
         declared = fields.get(key) if fields is not None and not prefix else None
         about = {"unit": declared.unit if declared else "", "description": declared.description if declared else ""}
         if isinstance(val, dict) and "mean" in val and "n" in val:
@@ -192,6 +192,22 @@ def summary_rows(summary: dict[str, Any], fields: Fields | None = None, prefix: 
         else:
             rows.append({"field": name, "mean": "", "sd": "", "n": "", "value": fmt(val), **about})
     return rows
+
+
+def ordered_keys(keys: list[str], fields: Fields | None) -> list[str]:
+    """`keys` in the order the phenomenon declares its fields (a key matching a pattern field such as
+    `r* ticket` takes that field's place, in its own order among those); undeclared keys last, as
+    given. A reader meets the fields in the order their author explains them, not as a dict kept them."""
+    if fields is None:
+        return list(keys)
+    rank = {f.name: i for i, f in enumerate(fields.fields)}
+    last = len(rank)
+
+    def place(key: str) -> int:
+        f = fields.get(key)
+        return rank.get(f.name, last) if f is not None else last
+
+    return sorted(keys, key=place)  # stable: ties keep the given order
 
 
 def runs_table(runs: pd.DataFrame, multi_setting: bool) -> tuple[list[str], list[list[str]]]:

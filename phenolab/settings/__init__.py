@@ -1,6 +1,7 @@
 """Settings: validated, hashable training configurations (imports nothing else of phenolab)."""
 
 from phenolab.settings._components import (
+    ENSEMBLE_MEASURES,
     MEASURES,
     MODELS,
     MODULAR_OPS,
@@ -30,12 +31,21 @@ from phenolab.settings._parse import (
     parse_value,
     validate_setting,
 )
-from phenolab.settings._setting import EvalConfig, MeasureSpec, OptimConfig, PruneConfig, ScheduleConfig, Setting
+from phenolab.settings._setting import (
+    EnsembleConfig,
+    EvalConfig,
+    MeasureSpec,
+    OptimConfig,
+    PruneConfig,
+    ScheduleConfig,
+    Setting,
+)
 
 __all__ = [
-    "MEASURES", "MODELS", "MODULAR_OPS", "NAMED_SETTINGS", "TASKS", "Component", "DigitsTask",
-    "EvalConfig", "LinearModel", "LinearRegressionTask", "MeasureSpec", "MlpModel", "Mnist1dTask",
-    "ModularTask", "OptimConfig", "PruneConfig", "RandomFeaturesModel", "ScheduleConfig", "Setting", "SettingError",
+    "ENSEMBLE_MEASURES", "MEASURES", "MODELS", "MODULAR_OPS", "NAMED_SETTINGS", "TASKS", "Component", "DigitsTask",
+    "EnsembleConfig", "EvalConfig", "LinearModel", "LinearRegressionTask", "MeasureSpec", "MlpModel",
+    "Mnist1dTask", "ModularTask", "OptimConfig", "PruneConfig", "RandomFeaturesModel", "ScheduleConfig", "Setting",
+    "SettingError",
     "TransformerModel", "apply_overrides", "check_overrides", "check_seeds", "did_you_mean",
     "load_setting_file", "named_setting", "parse_assignments",
     "parse_seeds", "parse_value", "register_model_config", "register_setting", "register_task_config",

@@ -281,6 +281,9 @@ MODELS: dict[str, type[Component]] = {
 # Registered measures: name -> the parameters it takes. `phenolab.measures` fills it so settings
 # can reject an unknown measure or parameter before anything trains.
 MEASURES: dict[str, frozenset[str]] = {}
+# Measures of a whole ensemble (recorded on each of its members): a setting recording one trains
+# its ensembles' members side by side (`Setting.trains_whole_ensembles`).
+ENSEMBLE_MEASURES: set[str] = set()
 
 
 def register_task_config(cls: type[Component]) -> type[Component]:

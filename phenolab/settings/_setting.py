@@ -12,7 +12,16 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, Field, SerializeAsAny, field_validator, model_validator
 
 from phenolab.settings._canonical import ContentAddressed
-from phenolab.settings._components import INT64_MAX, MEASURES, MODELS, STRICT, TASKS, Component, check_numbers
+from phenolab.settings._components import (
+    ENSEMBLE_MEASURES,
+    INT64_MAX,
+    MEASURES,
+    MODELS,
+    STRICT,
+    TASKS,
+    Component,
+    check_numbers,
+)
 from phenolab.settings._messages import unknown_name
 
 ID_PREFIX = b"phenolab.setting/1\n"
@@ -135,6 +144,38 @@ class PruneConfig(_Section):
         return self.control != "dense" or self.data_order != "seed"
 
 
+class EnsembleConfig(_Section):
+    """Which runs form one ensemble, and how they train together (deep ensembles).
+
+    Seeds `e·members … e·members + members − 1` are the members of ensemble `e`. Independent
+    members (`joint` 0, `diversity` "both") train as ordinary runs; the section then only says how
+    they group. Otherwise the engine trains each ensemble's members side by side: `diversity`
+    "init" gives them ensemble e's data order (and its label-noise/subset draws), "order" its init;
+    `joint` β > 0 trains each member on (1 − β)·its own loss + β·M·the loss of the ensemble's mean
+    logits (Jeffares et al. 2024's interpolation, times M so a member's gradient keeps its scale:
+    with Adam the same steps as theirs up to ε), which needs the members to see the same batches.
+    """
+
+    members: int = Field(1, ge=1, le=1024, description="M: members per ensemble (seeds e·M … e·M+M−1)")
+    joint: float = Field(0.0, ge=0, le=1, description="β: 0 = independent training, 1 = the loss of the "
+                         "ensemble's averaged logits only (Jeffares et al. 2024)")
+    diversity: Literal["both", "init", "order"] = Field(
+        "both", description="what differs between members: both init and data order, only the init (shared "
+        "data order and draws), or only the data order (shared init)")
+
+    @model_validator(mode="after")
+    def _joint_shares_batches(self) -> EnsembleConfig:
+        if self.joint > 0 and self.diversity != "init":
+            raise ValueError(f"ensemble.joint {self.joint:g} needs ensemble.diversity 'init': jointly trained "
+                             f"members see the same batches (got {self.diversity!r})")
+        return self
+
+    @property
+    def coupled(self) -> bool:
+        """Whether members must train together (anything but independent members)."""
+        return self.members > 1 and (self.joint > 0 or self.diversity != "both")
+
+
 class Setting(ContentAddressed, BaseModel):
     """One training configuration; a run is (setting, seed). Its `id` and `canonical_json` come from
     `ContentAddressed`."""
@@ -156,6 +197,8 @@ class Setting(ContentAddressed, BaseModel):
         "none", description="save parameters (safetensors) at no step, the last, or every eval step"
     )
     prune: PruneConfig | None = Field(None, description="lottery-ticket round and control (None: not pruned)")
+    ensemble: EnsembleConfig | None = Field(None, description="deep ensembles: which seeds form an ensemble and "
+                                            "how its members train (None: every run on its own)")
 
     @field_validator("task", mode="before")
     @classmethod
@@ -182,7 +225,22 @@ class Setting(ContentAddressed, BaseModel):
             raise ValueError("model.name 'transformer' needs task.name 'modular' (token input)")
         if self.task.name == "linear_regression" and self.loss != "mse":
             raise ValueError("task.name 'linear_regression' needs loss 'mse'")
+        ensemble_measures = [m.name for m in self.measures if m.name in ENSEMBLE_MEASURES]
+        if ensemble_measures and self.ensemble is None:
+            raise ValueError(f"measure {ensemble_measures[0]!r} reads a whole ensemble: it needs an ensemble section "
+                             "(e.g. ensemble.members=4)")
+        if self.trains_whole_ensembles and self.prune is not None:
+            raise ValueError("ensemble: members that train together cannot also be pruned (prune section)")
         return self
+
+    @property
+    def trains_whole_ensembles(self) -> bool:
+        """Whether each ensemble's members must train side by side in one program: they are coupled
+        (`EnsembleConfig.coupled`), or a measure reads the whole ensemble."""
+        cfg = self.ensemble
+        if cfg is None or cfg.members < 2:
+            return False
+        return cfg.coupled or any(m.name in ENSEMBLE_MEASURES for m in self.measures)
 
     def with_overrides(self, overrides: dict[str, Any]) -> Setting:
         """A new setting with dotted-path fields replaced (validated)."""

@@ -152,7 +152,8 @@ def test_a_phenomenon_registered_from_outside_works_through_the_api_phase_and_re
 
     index = build_site(cat, tmp_path / "site")
     html = index.read_text()
-    assert "toy-reach" in html and "toy_reach_tiny" in html and "published: nothing" in html
+    assert "toy-reach" in html and "toy_reach_tiny" in html
+    assert "published (toy_reach_tiny):</span> nothing" in html  # its card: the published number
     study_page = next(p for p in index.parent.glob("phenomenon-*.html"))
     assert "test accuracy at the last step" in study_page.read_text()  # the field's description
 

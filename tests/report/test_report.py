@@ -104,7 +104,8 @@ def study_page(out: Path, study_id: str) -> str:
 def test_index_lists_phenomena_studies_and_the_settings_no_study_holds(site):
     catalog, out = site
     index = (out / "index.html").read_text()
-    assert all(f"<strong>{name}</strong>" in index for name in PHENOMENA)
+    cards = re.findall(r'<section class="card" id="phenomenon-([\w-]+)">', index)
+    assert cards == sorted(PHENOMENA)  # one card per registered phenomenon
     settings = catalog.settings()
     assert len(settings) == 2
     studied, lone = settings.itertuples()  # the study's setting, then the one trained on its own
@@ -115,10 +116,10 @@ def test_index_lists_phenomena_studies_and_the_settings_no_study_holds(site):
     assert f"<h3>{lone.task} · {lone.model}</h3>" in index
     # the study's setting is shown by the study, not by a page of its own
     assert f"<code>{studied.setting_id}</code>" not in index
-    assert "1 of 2 setting(s) belong to the studies and phase diagrams above" in index
+    assert "1 of 2 setting(s) belong to the studies (with the controls of their audits) and phase diagrams" in index
     links = set(re.findall(r'href="([^"#]+\.html)"', index))
     assert all((out / link).is_file() for link in links)
-    pages = [p.name for p in out.glob("*.html") if p.name not in ("index.html", "hypotheses.html")]
+    pages = [p.name for p in out.glob("*.html") if p.name not in ("index.html", "hypotheses.html", "tournaments.html")]
     assert sorted(p.split("-")[0] for p in pages) == ["phenomenon", "setting"]
     # on request, every setting has its page
     every = out.parent / "every"
@@ -132,7 +133,9 @@ def test_every_figure_is_copied_beside_the_pages_and_linked_relatively(site):
     _, out = site
     srcs = [src for page in out.glob("*.html") for tag, attrs in tags_of(page.read_text()) if tag == "img"
             for src in [attrs["src"]]]
-    assert len(srcs) == 3  # the study's recorded figure; curves and measures of the setting no study holds
+    # the study's recorded figure (on its page and as the grokking card's thumbnail); curves and measures of
+    # the setting no study holds
+    assert len(srcs) == 4 and len(set(srcs)) == 3
     for src in srcs:
         assert not src.startswith(("/", "file:", "http")) and (out / src).stat().st_size > 1000
 
@@ -143,8 +146,9 @@ def test_study_page_has_signature_settings_command_and_rows(site):
     note = catalog.notes("signature")[-1]["obj"]
     html = study_page(out, catalog.notes("signature")[-1]["key"])
     acc = note["summary"]["final_train_acc"]
-    assert re.search(rf"<td>final_train_acc</td><td class=\"num\">{acc['mean']:.4g}</td><td class=\"num\">"
-                     rf"{acc['sd']:.4g}</td><td class=\"num\">{acc['n']}</td>", html)
+    assert re.search(rf'<td class="field">final_train_acc</td><td class="num" data-label="mean">{acc["mean"]:.4g}'
+                     rf'</td><td class="num" data-label="± sd">{acc["sd"]:.4g}</td><td class="num" data-label="n">'
+                     rf'{acc["n"]}</td>', html)
     runs = catalog.runs(setting_id=note["setting_id"])
     for run_id, loss in zip(runs["run_id"], runs["final_train_loss"], strict=True):
         assert f"<td>{run_id}</td>" in html and f"<td>{loss:.4g}</td>" in html
@@ -309,10 +313,22 @@ def test_a_real_hypothesis_verdict_is_shown_with_its_four_tests(tmp_path):
     assert "The weight norm tracks training accuracy." in html and f"<code>{reg.id}</code>" in html
     status = result["status"]
     assert html.count(f'<span class="verdict {status}">{status}</span>') == 2  # latest verdict + its evaluation
-    rows = re.findall(r'<tr><td>(\w+)</td><td><span class="status \w+">([\w ]+)</span></td>', html)
+    rows = re.findall(r'<tr><td class="field">(\w+)</td><td data-label="status">'
+                      r'<span class="status \w+">([\w ]+)</span>', html)
     assert rows == [(t, result["tests"][t]["status"]) for t in ("in_sample", "held_out", "confound", "intervention")]
     in_sample = result["tests"]["in_sample"]
     assert f"{in_sample['mean']:.4g} ± {in_sample['sd']:.4g}" in html
+    # each claim with its comparison, as the tests hold it
+    claims = re.findall(r'<td class="claim" data-label="claim">([^<]*)</td>', html)
+    assert claims == ["ρ ≥ 0.8", "", "partial ρ ≥ 0.8", ""]  # held-out and intervention were not run
+    # M against T over the runs the tests read, drawn from their curves
+    figure = re.search(r'<img src="(figures/h-[\w-]+\.png)" alt="weight_norm against train_acc', html)
+    assert figure is not None and (out / figure.group(1)).stat().st_size > 10_000
+    # every run behind the tests, linked to the row that lists it
+    links = re.findall(r'<a href="([\w-]+\.html)#(run-[\w-]+)"><code>([\w-]+)</code></a>', html)
+    assert sorted(run for _, _, run in links) == sorted(result["runs"]["in_sample"]) and len(links) == 2
+    for page, anchor, _ in links:
+        assert f'<tr id="{anchor}">' in (out / page).read_text()
 
 
 @pytest.mark.slow
@@ -326,7 +342,7 @@ def test_a_sweep_study_shows_all_its_settings_and_the_reproduce_command(tmp_path
     html = study_page(out, catalog.notes("signature")[-1]["key"])
     ids = set(catalog.settings()["setting_id"])
     assert len(ids) > 10 and set(re.findall(r"<h3>Setting <code>(\w+)</code></h3>", html)) == ids
-    assert len(re.findall(r"<tr><td>\w+-[01]</td>", html)) == 2 * len(ids)  # every run behind it
+    assert len(re.findall(r'<tr id="run-\w+-[01]"><td>\w+-[01]</td>', html)) == 2 * len(ids)  # every run behind it
     assert '<pre class="cmd">phenolab reproduce double-descent --setting nakkiran2021_linear --seeds 0-1</pre>' in html
 
 
@@ -361,3 +377,4 @@ def test_a_phase_diagram_is_shown_with_its_table_and_the_command_that_rebuilds_i
     again = json.loads(rebuilt.stdout)
     first = Catalog(cat).notes("phase")[0]["obj"]
     assert again["trained"] == 0 and again["table"] == first["table"]
+
