@@ -26,7 +26,7 @@ demo: venv  ## set up and run the main job: grokking (gromov2023, 5 seeds as one
 	$(BIN)/phenolab demo
 
 test: venv-dev browser  ## set up and run the tests: ruff, then pytest
-	$(BIN)/ruff check phenolab tests bench examples
+	$(BIN)/ruff check phenolab tests bench examples _phenolab_launcher.py
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 browser:  ## headless Chromium for tests/report/test_browser.py (Debian packages; installed only when missing and root)

@@ -145,7 +145,20 @@ def plan_summary(settings: Sequence[Setting], seeds: list[int], catalog: Catalog
     stored = sum(len(catalog.existing_seeds(s.id) & set(seeds)) for s in unique)
     total = len(unique) * len(seeds)
     return {"settings": len(unique), "seeds": len(seeds), "runs": total, "stored": stored,
-            "to_train": total - stored, "catalog": str(catalog.path)}
+            "to_train": total - stored, "catalog": str(catalog.path),
+            "estimate_s": training_estimate(unique, seeds, catalog) if total > stored else 0.0}
+
+
+def training_estimate(settings: Sequence[Setting], seeds: list[int], catalog: Catalog) -> float | None:
+    """Modelled seconds to train what the catalog lacks (`execute.estimate`); None when it is not
+    modelled (not an MLP, or runs trained in stages)."""
+    from phenolab.execute import plan_batches
+    from phenolab.execute.estimate import plan_seconds
+
+    try:
+        return plan_seconds(plan_batches(list(settings), seeds, catalog))
+    except SettingError:
+        return None
 
 
 def summary_frame(summary: dict[str, Any], fields: Fields) -> pd.DataFrame:

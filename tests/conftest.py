@@ -11,6 +11,7 @@ import torch
 
 torch.set_num_threads(1)
 os.environ.setdefault("PHENOLAB_THREADS", "1")
+os.environ.setdefault("PHENOLAB_BUSY_NOTE", "0")  # the tests load the CPU themselves (tests/cli/test_log_progress.py)
 
 
 @pytest.fixture

@@ -186,10 +186,31 @@ def log_progress_every() -> float | None:
     return seconds if seconds > 0 else float("inf")
 
 
+def busy_cpu_note(load: float | None = None, cores: int | None = None) -> str | None:
+    """One line when other work keeps the CPU busy (1-minute load ≥ ¾ of the cores + 0.5): many
+    tiny models are bound by per-op overhead, and sharing cores makes them several times slower
+    than the documented times. None when quiet, unknown, or PHENOLAB_BUSY_NOTE=0."""
+    if os.environ.get("PHENOLAB_BUSY_NOTE", "1") == "0":
+        return None
+    try:
+        load = os.getloadavg()[0] if load is None else load
+    except OSError:
+        return None
+    cores = cores or os.cpu_count() or 1
+    if load < 0.75 * cores + 0.5:
+        return None
+    return (f"note: the CPU is busy (load {load:.1f} on {cores} cores): training will be slower than on an idle "
+            "machine, and times are not comparable")
+
+
 @contextmanager
 def training_progress(total_runs: int, total_steps: int) -> Iterator[Progress | LogProgress]:
     """A Rich bar over optimizer steps of all batches, with runs done, speed and ETA; plain
-    `LogProgress` lines instead when stderr is not a terminal (`log_progress_every`)."""
+    `LogProgress` lines instead when stderr is not a terminal (`log_progress_every`). Says first
+    when the CPU is already busy (`busy_cpu_note`)."""
+    note = busy_cpu_note()
+    if note is not None:
+        print(note, file=sys.stderr, flush=True)
     every = log_progress_every()
     progress = LogProgress(every, "steps", total_runs) if every is not None else Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -139,9 +139,13 @@ def print_plan(plan: dict[str, Any], as_json: bool, out: Console = console) -> N
     if as_json:
         print_json(plan)
         return
+    from phenolab.execute.estimate import say_seconds
+
+    eta = say_seconds(plan.get("estimate_s")) if plan.get("to_train") else ""
     out.print(f"plan: {plan['phenomenon']} · {plan['setting']}: {plan['runs']} run(s) ({plan['settings']} "
                   f"setting(s) × {plan['seeds']} seed(s)); {plan['stored']} stored in {plan['catalog']}, "
-                  f"{plan['to_train']} to train", highlight=False, soft_wrap=True)
+                  f"{plan['to_train']} to train{f' ({eta} on this machine, modelled)' if eta else ''}",
+              highlight=False, soft_wrap=True)
     if plan.get("note") and out is console:
         out.print(plan["note"], highlight=False, soft_wrap=True)
 

@@ -135,16 +135,21 @@ def register(app: typer.Typer) -> None:
         cat = open_catalog(catalog)
         if dry_run:
             batches, in_grid, stored = plan_sweep(settings, spec.seeds, cat, max_replicas)
+            from phenolab.execute.estimate import plan_seconds, say_seconds
+
+            seconds = plan_seconds(batches) if batches else 0.0
             plan = {"settings": len(settings), "seeds": len(spec.seeds), "runs_in_grid": in_grid,
                     "already_stored": stored, "to_train": in_grid - stored, "batches": len(batches),
+                    "estimate_s": seconds,
                     "packed_widths": [[p.setting.model.width for p in b.parts] for b in batches if len(b.parts) > 1],
                     "shared_programs": [part_differences(b.parts) for b in batches if len(b.parts) > 1],
                     "grid": [{**p.overrides, "setting_id": p.setting.id} for p in points]}
             if as_json:
                 print_json(plan)
             else:
+                eta = f" ({say_seconds(seconds)} on this machine, modelled)" if batches and seconds is not None else ""
                 console.print(f"{len(settings)} setting(s) × {len(spec.seeds)} seed(s) = {in_grid} runs; {stored} "
-                              f"stored; {in_grid - stored} to train in {len(batches)} batch(es)", highlight=False)
+                              f"stored; {in_grid - stored} to train in {len(batches)} batch(es){eta}", highlight=False)
                 for differences in plan["shared_programs"]:
                     varying = "; ".join(f"{f} {', '.join(map(str, v))}" for f, v in differences.items())
                     console.print(f"  one program for: {varying or 'equal settings'} (engine/packing.py; "

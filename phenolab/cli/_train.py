@@ -200,14 +200,18 @@ def register(app: typer.Typer) -> None:
         cat = writable_catalog(catalog)
         batches = fit_batches(plan_batches([setting], seed_list, cat), resolve_device(device))
         if dry_run:
+            from phenolab.execute.estimate import plan_seconds, say_seconds
+
             todo = sum(b.size for b in batches)
+            seconds = plan_seconds(batches) if todo else 0.0
             plan = {"setting_id": setting.id, "seeds": len(seed_list), "stored": len(seed_list) - todo,
-                    "to_train": todo, "batches": len(batches), "catalog": str(cat.path)}
+                    "to_train": todo, "batches": len(batches), "catalog": str(cat.path), "estimate_s": seconds}
             if as_json:
                 print_json(plan)
             else:
+                eta = f" ({say_seconds(seconds)} on this machine, modelled)" if todo and seconds is not None else ""
                 console.print(f"plan: setting {setting.id} × {len(seed_list)} seed(s): {plan['stored']} stored in "
-                              f"{cat.path}, {todo} to train in {len(batches)} batch(es)", highlight=False,
+                              f"{cat.path}, {todo} to train in {len(batches)} batch(es){eta}", highlight=False,
                               soft_wrap=True)
             return
         train_and_store(setting, seed_list, cat, device, figure, as_json)

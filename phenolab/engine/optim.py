@@ -28,8 +28,11 @@ class ReplicaOptimizer:
 
     `spans` give replicas lo:hi their own hyperparameters (learning rate, weight decay, ...; one
     optimizer name): each span is one kernel call on its rows of every tensor, with its own state,
-    so its replicas get bitwise the update they would get in a program of their own (this is what
-    lets the cells of a phase diagram share programs, `engine.packing`). `lr_scale` multiplies
+    so its replicas get the update they would get in a program of their own (this is what lets the
+    cells of a phase diagram share programs, `engine.packing`) — bitwise, except where a tensor's
+    element count is not a multiple of the kernel's vector width (8 floats on AVX2): the kernel
+    updates its last few elements with scalar code, whose rounding can differ in the last bit, and
+    those elements belong to the last replica of the call. `lr_scale` multiplies
     every span's lr (warmup). A parameter whose `.grad` is None is skipped, and its state is
     created at its first gradient, as torch.optim does.
     """
@@ -76,7 +79,8 @@ def _merged(spans: list[ReplicaSpan]) -> list[ReplicaSpan]:
     """Adjacent spans with equal hyperparameters as one: one kernel call on their rows instead of
     one per span, and none of the per-step slicing when that leaves a single span over all
     replicas (a width-only pack of a double-descent sweep: 6 calls and ~100 slices a step, ~0.35 ms
-    of 1.3). The kernels are element-wise, so the updates are the same bits."""
+    of 1.3). The kernels are element-wise, so the updates are the same bits (up to the scalar
+    tail of the last call, see `ReplicaOptimizer`)."""
     out: list[ReplicaSpan] = []
     for lo, hi, cfg in spans:
         if out and out[-1][1] == lo and out[-1][2] == cfg:

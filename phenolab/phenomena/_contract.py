@@ -207,6 +207,9 @@ class AuditSpec:
     init_factors: tuple[float, ...] = (0.25, 4.0, 8.0)
     weight_decays: tuple[float, ...] = ()
     variations: tuple[tuple[str, dict[str, Any]], ...] = ()
+    # regularization controls that are the phenomenon's own options (label, options), e.g. double
+    # descent's optimally tuned ridge, whose penalty differs from cell to cell of the sweep
+    regularizer_options: tuple[tuple[str, dict[str, Any]], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ class Control:
     overrides: dict[str, Any] = field(default_factory=dict)
     metric: str | None = None  # re-read the base runs under this metric
     early_stopping: bool = False  # re-read the base runs' best evaluated test error
+    options: dict[str, Any] = field(default_factory=dict)  # the phenomenon's options it retrains with
 
 
 @dataclass
@@ -87,13 +88,15 @@ def plan_audit(ph: Phenomenon, setting_name: str, seeds: list[int], overrides: d
     if spec.early_stopping is not None:
         controls.append((Control("regularization", "optimal early stopping (each run's best step)",
                                  early_stopping=True), None))
+    controls += [(Control("regularization", label, options=opts), None) for label, opts in spec.regularizer_options]
     controls += [(Control("variation", label, over), None) for label, over in spec.variations]
     built: list[tuple[Control, Study | None]] = []
     for control, _ in controls:
         study = None
-        if control.overrides:
+        if control.overrides or control.options:
+            own = ph.parse_options({**options.model_dump(), **control.options}) if control.options else options
             try:
-                study = ph.study(setting_name, seeds, {**overrides, **extra, **control.overrides}, quick, options)
+                study = ph.study(setting_name, seeds, {**overrides, **extra, **control.overrides}, quick, own)
             except SettingError as exc:
                 raise SettingError(f"audit control {control.label!r}: {exc}") from None
         built.append((control, study))

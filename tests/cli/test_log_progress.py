@@ -1,4 +1,4 @@
-"""Plain progress lines for logs (the first within seconds, then one per period), and `--version`."""
+"""Plain progress lines for logs (the first within seconds, then one per period), the busy-CPU note, `--version`."""
 
 from __future__ import annotations
 
@@ -27,3 +27,13 @@ def test_version() -> None:
 
     out = ok("--version")
     assert out.strip() == f"phenolab {importlib.metadata.version('phenolab')} (torch {torch.__version__})"
+
+
+def test_a_busy_cpu_is_said_once_before_training(monkeypatch) -> None:
+    monkeypatch.setenv("PHENOLAB_BUSY_NOTE", "1")
+    assert _common.busy_cpu_note(load=0.4, cores=2) is None
+    assert _common.busy_cpu_note(load=1.9, cores=2) is None
+    note = _common.busy_cpu_note(load=2.0, cores=2)
+    assert note is not None and "load 2.0 on 2 cores" in note
+    monkeypatch.setenv("PHENOLAB_BUSY_NOTE", "0")
+    assert _common.busy_cpu_note(load=9.0, cores=2) is None

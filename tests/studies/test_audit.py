@@ -84,3 +84,21 @@ def test_an_audit_of_a_setting_without_the_phenomenon_says_so_and_is_stored(tmp_
     assert {r["outcome"] for r in out["rows"]} == {NOT_PRESENT}  # nothing invented for the controls
     (note,) = Catalog(cat).notes("audit")
     assert note["obj"]["rows"] == out["rows"] and note["obj"]["phenomenon"] == "grokking"
+
+
+@pytest.mark.slow
+def test_optimally_tuned_ridge_removes_the_linear_peak(tmp_path):
+    """A regularization control that is an option of the phenomenon (the penalty differs per cell)."""
+    cat = Catalog(tmp_path / "cat")
+    dd = get_phenomenon("double-descent")
+    plan = plan_audit(dd, "nakkiran2021_linear", [0, 1, 2], {"task.n_test": 500})
+    (ridge, study), = [(c, s) for c, s in plan.controls if c.options]
+    assert ridge.kind == "regularization" and ridge.options == {"ridge": "optimal"}
+    n, lam = study.settings[0].task.n_train, study.settings[0].optim.ridge
+    assert lam == pytest.approx(100 * 0.5 ** 2 / n)  # d·σ²/n at each cell
+    train_audit(plan, Trainer.local(cat))
+    rows = {r.control.label: r for r in read_audit(plan, cat)}
+    assert rows["the setting as it is"].outcome == "present"
+    assert rows[ridge.label].outcome == "vanishes"
+    with pytest.raises(Exception, match="--ridge optimal: the optimal penalty is known for exact least squares"):
+        dd.study("greydanus_kobak2024", [0], {}, options={"ridge": "optimal"})

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from phenolab.catalog import Catalog
 from phenolab.phenomena import (
@@ -34,6 +36,12 @@ from phenolab.phenomena.double_descent.signature import FIELDS, study_signature
 from phenolab.settings import Setting, SettingError, resolve_setting
 
 
+class DoubleDescentOptions(Options):
+    ridge: Literal["setting", "optimal"] = Field(
+        "setting", description="optimal: each cell's ridge set to the optimal penalty of Nakkiran et al. 2021 "
+        "(d·σ²/n, exact least squares on linear regression only); setting: the setting's own optim.ridge")
+
+
 @dataclass
 class DoubleDescentStudy(Study):
     axis: dict[str, Any] = field(default_factory=dict)  # path, side ("above"/"below"), label
@@ -44,6 +52,7 @@ class DoubleDescent(Phenomenon):
     name = "double-descent"
     title = "test error that falls, rises near the interpolation threshold and falls again (Belkin et al. 2019)"
     canonical = CANONICAL
+    options_model = DoubleDescentOptions
     phase_default = "peak_present"
     # model-wise settings have the first four, epoch-wise ones the rest (`phase_table` shows those present)
     phase_context = ("mean_curve_threshold", "mean_curve_peak", "peak_rise", "seed_spread",
@@ -70,10 +79,18 @@ class DoubleDescent(Phenomenon):
         if not isinstance(scale, int):
             raise SettingError(f"{sweep.relative_to} = {scale!r}: {setting_name} sweeps {sweep.path} in multiples "
                                "of it; give a positive integer")
+        optimal = sweep.optimal_ridge or getattr(opts, "ridge", "setting") == "optimal"
+        if optimal and (base.task.name != "linear_regression" or base.optim.name != "lstsq"):
+            raise SettingError(f"--ridge optimal: the optimal penalty is known for exact least squares on linear "
+                               f"regression only (task.name 'linear_regression', optim.name 'lstsq'); {setting_name} "
+                               f"has {base.task.name!r} and {base.optim.name!r}")
+        if optimal and sweep.path != "task.n_train":
+            raise SettingError(f"--ridge optimal: the penalty d·σ²/n is set per training-set size; {setting_name} "
+                               f"sweeps {sweep.path}")
         settings = []
         for value in sorted({int(round(v * scale)) for v in values}):
             over: dict[str, Any] = {sweep.path: value}
-            if sweep.optimal_ridge:
+            if optimal:
                 over["optim.ridge"] = optimal_ridge(base.task.d, value, base.task.noise_std)
             settings.append(base.with_overrides(over))
         axis = {"path": sweep.path, "side": sweep.side, "label": sweep.label}

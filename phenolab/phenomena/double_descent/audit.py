@@ -74,7 +74,11 @@ def audit_spec(setting: Setting, epochwise: bool) -> AuditSpec:
     elif neural:
         variations.append(("SGD lr 0.01, momentum 0.9 instead of Adam", {"optim.name": "sgd", "optim.lr": 0.01,
                                                                         "optim.momentum": 0.9}))
+    ridges: tuple[tuple[str, dict[str, Any]], ...] = ()
+    if setting.task.name == "linear_regression" and setting.optim.name == "lstsq" and setting.optim.ridge == 0:
+        ridges = (("optimally tuned ridge (Nakkiran et al. 2021: d·σ²/n per cell)", {"ridge": "optimal"}),)
     return AuditSpec("peak rise over its side minima", read, metrics=() if epochwise else ("loss",),
+                     regularizer_options=ridges,
                      rescore=None if epochwise else rescore, early_stopping=early_stopping,
                      init_factors=(0.25, 4.0) if setting.model.name in ("mlp", "transformer") else (),
                      weight_decays=decays, variations=tuple(variations))

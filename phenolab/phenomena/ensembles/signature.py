@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 
 from phenolab.analysis.ensemble import (
     ce_decomposition,
@@ -157,6 +156,8 @@ def ensemble_signature(catalog: Catalog, study: EnsembleStudy) -> Signature:
 
 
 def _rho(table: list[dict[str, Any]], measure: str) -> float | None:
+    from scipy.stats import spearmanr  # 0.7 s to import: only when a signature is read
+
     pairs = [(r[measure], r["gain"]) for r in table if r["K"] > 1 and np.isfinite(r[measure])]
     if len(pairs) < 3:
         return None

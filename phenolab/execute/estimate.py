@@ -1,0 +1,98 @@
+"""How long a plan's training will take, said before it starts (the plan line, `--dry-run`).
+
+The engine's step cost as `engine.packing` models it when it chooses packs: a fixed per-step
+overhead plus the matmul FLOPs of every replica (`packing.step_flops`, and 2·N·Σ(in·out) per
+evaluation of the train and test sets), at this machine's rate for small batched matmuls, measured
+once per process in ~10 ms. MLP programs only: for other models the answer is None (unknown)
+rather than a guess. On the 2-core VM the documented times come from, it lands within a factor of
+about 2 of the measured ones (tests/execute/test_estimate.py checks the factor on real runs).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import torch
+
+from phenolab.engine import eval_steps, total_steps
+from phenolab.engine.packing import STEP_OVERHEAD_FLOPS, step_flops
+from phenolab.settings import Setting
+
+# The share of the probe's matmul rate a whole training step reaches (softmax, activations,
+# the optimizer and gathers run beside the matmuls): 95 of 192 GFLOP/s for 80 MNIST-1D MLPs
+# (bench/ensembles.py) on the 2-core VM.
+EFFICIENCY = 0.5
+
+
+@functools.cache
+def small_matmul_rate() -> float:
+    """FLOP/s of a batch of 32 small matmuls [100, 100]·[100, 100], the size of a tiny MLP's
+    layer, at the current thread count (best of a few)."""
+    a, b = torch.randn(32, 100, 100), torch.randn(32, 100, 100)
+    torch.bmm(a, b)
+    best = float("inf")
+    for _ in range(20):
+        t = time.perf_counter()
+        torch.bmm(a, b)
+        best = min(best, time.perf_counter() - t)
+    return 2 * 32 * 100 ** 3 / best
+
+
+def batch_seconds(setting: Setting, replicas: int, rate: float | None = None) -> float | None:
+    """Modelled seconds to train `replicas` runs of `setting` as one program (None: not an MLP
+    trained by steps, so not modelled)."""
+    model = setting.model
+    if model.name != "mlp" or model.widths is not None or setting.optim.name == "lstsq":
+        return None
+    rate = rate or small_matmul_rate()
+    d_in, d_out, n_train, n_test = _shape(setting)
+    steps = total_steps(setting, n_train)
+    width = model.width
+    per_step = STEP_OVERHEAD_FLOPS + replicas * step_flops(setting, width, (d_in, d_out), n_train)
+    macs = d_in * width + (model.depth - 1) * width * width + width * d_out if model.depth else d_in * d_out
+    evals = len(eval_steps(steps, setting.eval.points, setting.eval.every))
+    per_eval = replicas * 2.0 * macs * (n_train + n_test)
+    return (steps * per_step + evals * per_eval) / (rate * EFFICIENCY)
+
+
+def plan_seconds(batches: list, rate: float | None = None) -> float | None:
+    """Modelled seconds for `execute.Batch`es trained one after another; None if any is unknown."""
+    total = 0.0
+    for batch in batches:
+        seconds = batch_seconds(batch.setting, batch.size, rate)
+        if seconds is None:
+            return None
+        total += seconds
+    return total
+
+
+def _shape(setting: Setting) -> tuple[int, int, int, int]:
+    return _task_shape(setting.task.model_dump_json(), setting.model.name)
+
+
+@functools.lru_cache(maxsize=64)
+def _task_shape(task: str, model: str) -> tuple[int, int, int, int]:
+    """(input width the first layer multiplies, output dim, training-set size, test-set size) of one
+    seed's data; one-hot inputs are looked up, so only their ones count."""
+    import json
+
+    from phenolab.models import model_class
+    from phenolab.settings import validate_setting
+    from phenolab.tasks import build_task
+
+    cfg = validate_setting({"task": json.loads(task), "model": {"name": model}}).task
+    data = build_task(cfg, [0], model_class(model).input_kind)
+    d_in = data.input_dim if data.x_train.is_floating_point() else int(data.x_train.shape[-1])
+    return d_in, data.out_dim, data.n_train, int(data.x_test.shape[1])
+
+
+def say_seconds(seconds: float | None) -> str:
+    """'≈ 40 s', '≈ 3 min', '≈ 2.5 h', or '' when unknown."""
+    if seconds is None:
+        return ""
+    if seconds < 90:
+        return f"≈ {max(1, round(seconds))} s"
+    if seconds < 5400:
+        return f"≈ {round(seconds / 60)} min"
+    return f"≈ {seconds / 3600:.1f} h"
