@@ -3,9 +3,12 @@
 The engine's step cost as `engine.packing` models it when it chooses packs: a fixed per-step
 overhead plus the matmul FLOPs of every replica (`packing.step_flops`, and 2·N·Σ(in·out) per
 evaluation of the train and test sets), at this machine's rate for small batched matmuls, measured
-once per process in ~10 ms. MLP programs only: for other models the answer is None (unknown)
-rather than a guess. On the 2-core VM the documented times come from, it lands within a factor of
-about 2 of the measured ones (tests/execute/test_estimate.py checks the factor on real runs).
+once per process in ~10 ms. MLPs and transformers (whose matmuls are counted per token and
+layer); for other models and exact solves the answer is None (unknown) rather than a guess. On the
+2-core VM the documented times come from it lands within about 2× of the measured ones (modelled
+/ measured: ensembles 52–58 / 47 s, gromov2023 31–34 / 24 s, greydanus_kobak2024 7.5–8.4 / 7.3
+min, power2022 --quick 85–100 / 76 min, nanda2023 --quick 48–72 / 30–38 min a seed; the probe's
+rate moves by a tenth from minute to minute).
 """
 
 from __future__ import annotations
@@ -40,17 +43,24 @@ def small_matmul_rate() -> float:
 
 
 def batch_seconds(setting: Setting, replicas: int, rate: float | None = None) -> float | None:
-    """Modelled seconds to train `replicas` runs of `setting` as one program (None: not an MLP
-    trained by steps, so not modelled)."""
+    """Modelled seconds to train `replicas` runs of `setting` as one program (None: a model this
+    does not model, or an exact solve)."""
     model = setting.model
-    if model.name != "mlp" or model.widths is not None or setting.optim.name == "lstsq":
+    if setting.optim.name == "lstsq" or model.name not in ("mlp", "transformer") or (
+            model.name == "mlp" and model.widths is not None):
         return None
     rate = rate or small_matmul_rate()
-    d_in, d_out, n_train, n_test = _shape(setting)
+    d_in, d_out, n_train, n_test, seq = _shape(setting)
     steps = total_steps(setting, n_train)
-    width = model.width
-    per_step = STEP_OVERHEAD_FLOPS + replicas * step_flops(setting, width, (d_in, d_out), n_train)
-    macs = d_in * width + (model.depth - 1) * width * width + width * d_out if model.depth else d_in * d_out
+    batch = min(setting.schedule.batch_size or n_train, n_train)
+    if model.name == "mlp":
+        width = model.width
+        macs = d_in * width + (model.depth - 1) * width * width + width * d_out if model.depth else d_in * d_out
+        per_step = STEP_OVERHEAD_FLOPS + replicas * step_flops(setting, width, (d_in, d_out), n_train)
+    else:  # per token and layer: Q, K, V, O (4·d²), the MLP (2·d·d_mlp), attention (2·T·d); one unembedding
+        d = model.d_model
+        macs = seq * model.n_layers * (4 * d * d + 2 * d * model.d_mlp + 2 * seq * d) + d * d_out
+        per_step = STEP_OVERHEAD_FLOPS + replicas * 6.0 * batch * macs
     evals = len(eval_steps(steps, setting.eval.points, setting.eval.every))
     per_eval = replicas * 2.0 * macs * (n_train + n_test)
     return (steps * per_step + evals * per_eval) / (rate * EFFICIENCY)
@@ -67,14 +77,14 @@ def plan_seconds(batches: list, rate: float | None = None) -> float | None:
     return total
 
 
-def _shape(setting: Setting) -> tuple[int, int, int, int]:
+def _shape(setting: Setting) -> tuple[int, int, int, int, int]:
     return _task_shape(setting.task.model_dump_json(), setting.model.name)
 
 
 @functools.lru_cache(maxsize=64)
-def _task_shape(task: str, model: str) -> tuple[int, int, int, int]:
-    """(input width the first layer multiplies, output dim, training-set size, test-set size) of one
-    seed's data; one-hot inputs are looked up, so only their ones count."""
+def _task_shape(task: str, model: str) -> tuple[int, int, int, int, int]:
+    """(input width the first layer multiplies, output dim, training-set size, test-set size,
+    tokens per input) of one seed's data; one-hot inputs are looked up, so only their ones count."""
     import json
 
     from phenolab.models import model_class
@@ -84,7 +94,7 @@ def _task_shape(task: str, model: str) -> tuple[int, int, int, int]:
     cfg = validate_setting({"task": json.loads(task), "model": {"name": model}}).task
     data = build_task(cfg, [0], model_class(model).input_kind)
     d_in = data.input_dim if data.x_train.is_floating_point() else int(data.x_train.shape[-1])
-    return d_in, data.out_dim, data.n_train, int(data.x_test.shape[1])
+    return d_in, data.out_dim, data.n_train, int(data.x_test.shape[1]), int(data.seq_len or 1)
 
 
 def say_seconds(seconds: float | None) -> str:

@@ -18,9 +18,11 @@ def test_seconds_are_said_in_a_unit_a_reader_takes_in() -> None:
     assert [say_seconds(s) for s in (None, 0.2, 40.4, 200, 9000)] == ["", "≈ 1 s", "≈ 40 s", "≈ 3 min", "≈ 2.5 h"]
 
 
-def test_only_mlp_programs_trained_by_steps_are_modelled() -> None:
+def test_mlps_and_transformers_trained_by_steps_are_modelled() -> None:
     assert batch_seconds(named_setting("belkin2019_rff"), 3) is None  # an exact solve
-    assert batch_seconds(named_setting("power2022"), 3) is None  # a transformer
+    nanda = named_setting("nanda2023")
+    small, large = (batch_seconds(nanda.with_overrides({"model.d_model": d}), 1) for d in (32, 128))
+    assert small is not None and large is not None and large > 4 * small  # d_model² work
     one, ten = batch_seconds(named_setting("gromov2023"), 1), batch_seconds(named_setting("gromov2023"), 10)
     assert one is not None and ten is not None and 1 < ten / one < 10  # a fixed per-step cost is shared
 
