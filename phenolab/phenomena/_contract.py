@@ -168,11 +168,14 @@ class Trainer:
 
     def studies(self, rep: Reproducible, studies: list[Study]) -> list[str]:
         """Train what the catalog lacks of several studies of one phenomenon (a phase map's cells, an
-        audit's controls): all their settings in one sweep, so cells that differ only per replica
-        share programs, unless the phenomenon trains in stages (then study by study)."""
-        if type(rep).train is Reproducible.train:
-            settings = list({s.id: s for st in studies for s in st.settings}.values())
-            return self.missing(settings, studies[0].seeds)
+        audit's controls): all their settings in one sweep per seed list (cells of ensembles of
+        other sizes have other member seeds), so cells that differ only per replica share
+        programs, unless the phenomenon trains in stages (then study by study)."""
+        if type(rep).train is Reproducible.train:  # one sweep per seed list (ensembles of M members: M·N seeds)
+            by_seeds: dict[tuple[int, ...], dict[str, Setting]] = {}
+            for st in studies:
+                by_seeds.setdefault(tuple(st.seeds), {}).update({s.id: s for s in st.settings})
+            return [r for seeds, group in by_seeds.items() for r in self.missing(list(group.values()), list(seeds))]
         return [r for st in studies for r in rep.train(st, self)]
 
 

@@ -91,3 +91,19 @@ def test_command_end_to_end_and_bad_input(tmp_path, monkeypatch, capsys) -> None
     assert "ensemble.joint 0.5 needs ensemble.diversity 'init'" in line
     line = user_error(monkeypatch, capsys, "reproduce", "ensembles", *args, "--perturbation", "0")
     assert "--perturbation 0.0: input should be greater than 0" in line
+
+
+def test_a_phase_map_over_the_ensemble_size_trains_each_cells_own_members(tmp_path) -> None:
+    from phenolab.execute.grid import parse_grid_arg
+    from phenolab.phenomena import Trainer
+    from phenolab.studies.phase import phase_cells, phase_field, phase_table, train_cells
+
+    ens = get_phenomenon("ensembles")
+    small = {k: v for k, v in SMALL.items() if k != "model.width"}
+    axes, cells = phase_cells(ens, "lakshminarayanan2017_mnist1d", {**small, "schedule.steps": 60},
+                              [parse_grid_arg("model.width=16,32"), parse_grid_arg("ensemble.members=2,4")], [0, 1])
+    assert {len(c.study.seeds) for c in cells} == {4, 8}  # 2 ensembles of 2 or of 4 members
+    cat = Catalog(tmp_path)
+    train_cells(ens, cells, Trainer.local(cat))
+    table = phase_table(cat, ens, axes, cells, phase_field(ens, None, "lakshminarayanan2017_mnist1d"))
+    assert len(table) == 4 and set(table["n"]) == {2} and table["n_missing"].eq(0).all()
