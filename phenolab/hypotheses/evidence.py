@@ -38,10 +38,11 @@ def check_frozen(reg: Registration) -> None:
                            "registration (a named setting changed); register a superseding hypothesis")
 
 
-def check_after_registration(catalog: Catalog, reg: Registration, groups: list[list[Setting]],
-                             seeds: list[list[int]], what: str, remedy: str) -> list[str]:
-    """Run ids of deciding evidence (`what`: held-out, regularizer); refuse if any of it started
-    before registration: such runs could have shaped the claim they would test."""
+def check_after_registration(catalog: Catalog, reg: Any, groups: list[list[Setting]],
+                             seeds: list[list[int]], what: str, remedy: str, kind: str = "hypothesis") -> list[str]:
+    """Run ids of deciding evidence (`what`: held-out, regularizer) of a registration (`reg`: its
+    `id` and `time`; `kind`: hypothesis or tournament); refuse if any of it started before
+    registration: such runs could have shaped the claim they would test."""
     ids = []
     for settings, group_seeds in zip(groups, seeds, strict=True):
         for s in settings:
@@ -49,7 +50,7 @@ def check_after_registration(catalog: Catalog, reg: Registration, groups: list[l
             for row in runs[runs["seed"].isin(group_seeds)].itertuples():
                 if float(row.started) <= reg.time:
                     raise CatalogError(
-                        f"{what} run {row.run_id} started {utc(row.started)}, before hypothesis {reg.id} was "
+                        f"{what} run {row.run_id} started {utc(row.started)}, before {kind} {reg.id} was "
                         f"registered ({utc(reg.time)}): evidence that predates registration cannot test it; "
                         f"{remedy}")
                 ids.append(row.run_id)

@@ -360,13 +360,19 @@ def validate_hypothesis(data: dict[str, Any]) -> Hypothesis:
     try:
         return Hypothesis.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-", "str", "MeasureRef")))
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field"
-        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        raise SettingError(f"invalid hypothesis: {loc + ': ' if loc else ''}{msg}{more}") from None
+        raise SettingError(validation_line("hypothesis", exc, "MeasureRef")) from None
+
+
+def validation_line(kind: str, exc: ValidationError, ref: str) -> str:
+    """A pydantic error on a registered file as one line naming the field (`ref`: the class name
+    prefix of union members pydantic puts in the path, left out)."""
+    err = exc.errors(include_url=False)[0]
+    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-", "str", ref)))
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field"
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"invalid {kind}: {loc + ': ' if loc else ''}{msg}{more}"
 
 
 def load_hypothesis(path: str | Path) -> Hypothesis:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from phenolab.measures._base import MeasureContext, register_measure
+from phenolab.measures.grokking import residue_weights
 from phenolab.models import Params
 
 
@@ -26,20 +27,7 @@ def fourier_neuron_ipr(params: Params, ctx: MeasureContext, which: str = "auto",
     (`w0` of such an MLP), "embedding" (the transformer's token embedding, a column per "neuron")
     or "auto"; `p` defaults to the task's number of classes.
     """
-    p = p or (ctx.data.num_classes if ctx.data is not None else 0)
-    if not p:
-        raise ValueError("fourier_neuron_ipr needs a modular task (ctx.data.num_classes) or p=")
-    if which == "auto":
-        which = "embedding" if "embed" in params else "first_layer"
-    if which == "embedding":
-        parts = [params["embed"][:, :p]]
-    elif which == "first_layer":
-        w = params["w0"]
-        if w.shape[1] != 2 * p:
-            raise ValueError(f"first_layer needs one-hot pair inputs of size 2p = {2 * p}, got {w.shape[1]}")
-        parts = [w[:, :p], w[:, p:]]
-    else:
-        raise ValueError(f"fourier_neuron_ipr: which must be embedding, first_layer or auto, not {which!r}")
+    parts = residue_weights(params, ctx, which, p, "fourier_neuron_ipr")
     power = sum(torch.fft.rfft(x.double(), dim=1).abs().square() for x in parts)[:, 1:]  # [K, F, H]
     per_neuron = power.sum(1)  # [K, H]
     ipr = power.square().sum(1) / per_neuron.square().clamp_min(1e-300)

@@ -8,6 +8,26 @@ from phenolab.measures._base import MeasureContext, register_measure
 from phenolab.models import Params
 
 
+def residue_weights(params: Params, ctx: MeasureContext, which: str, p: int, name: str) -> list[torch.Tensor]:
+    """The weights that read the residues 0..p-1, each `[K, p, H]`: the transformer's token
+    embedding rows ("embedding"), or the a- and b-rows of an MLP's `w0` on one-hot(a) ⊕ one-hot(b)
+    ("first_layer"); "auto" picks the embedding when the model has one; `p` defaults to the task's
+    number of classes."""
+    p = p or (ctx.data.num_classes if ctx.data is not None else 0)
+    if not p:
+        raise ValueError(f"{name} needs a modular task (ctx.data.num_classes) or p=")
+    if which == "auto":
+        which = "embedding" if "embed" in params else "first_layer"
+    if which == "embedding":
+        return [params["embed"][:, :p]]
+    if which == "first_layer":
+        w = params["w0"]
+        if w.shape[1] != 2 * p:
+            raise ValueError(f"first_layer needs one-hot pair inputs of size 2p = {2 * p}, got {w.shape[1]}")
+        return [w[:, :p], w[:, p:]]
+    raise ValueError(f"{name}: which must be embedding, first_layer or auto, not {which!r}")
+
+
 @register_measure("fourier_sparsity",
                   "IPR or Gini of the input weights' power per frequency over Z_p (Nanda et al. 2023)")
 def fourier_sparsity(params: Params, ctx: MeasureContext, which: str = "auto", stat: str = "ipr",
@@ -26,20 +46,7 @@ def fourier_sparsity(params: Params, ctx: MeasureContext, which: str = "auto", s
     [1/F, 1], or "gini" of P in [0, 1 − 1/F]; both 1-ish when one frequency dominates.
     `p` defaults to the task's number of classes.
     """
-    p = p or (ctx.data.num_classes if ctx.data is not None else 0)
-    if not p:
-        raise ValueError("fourier_sparsity needs a modular task (ctx.data.num_classes) or p=")
-    if which == "auto":
-        which = "embedding" if "embed" in params else "first_layer"
-    if which == "embedding":
-        parts = [params["embed"][:, :p]]
-    elif which == "first_layer":
-        w = params["w0"]
-        if w.shape[1] != 2 * p:
-            raise ValueError(f"first_layer needs one-hot pair inputs of size 2p = {2 * p}, got {w.shape[1]}")
-        parts = [w[:, :p], w[:, p:]]
-    else:
-        raise ValueError(f"fourier_sparsity: which must be embedding, first_layer or auto, not {which!r}")
+    parts = residue_weights(params, ctx, which, p, "fourier_sparsity")
     power = sum(torch.fft.rfft(x.double(), dim=1).abs().square().sum(2) for x in parts)[:, 1:]
     if stat == "ipr":
         return power.square().sum(1) / power.sum(1).square()

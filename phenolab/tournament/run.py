@@ -19,9 +19,10 @@ from typing import Any
 import pandas as pd
 
 from phenolab.catalog import Catalog, CatalogError, run_id_for
+from phenolab.hypotheses.evidence import check_after_registration
 from phenolab.settings import Setting
 from phenolab.tournament.interventions import intervention_results
-from phenolab.tournament.log import TournamentLog, TournamentRegistration, check_frozen, utc
+from phenolab.tournament.log import TournamentLog, TournamentRegistration, check_frozen
 from phenolab.tournament.predictors import Predictor, fit_predictor, predict, predictors_digest, undefined
 from phenolab.tournament.quantities import column, read_points
 from phenolab.tournament.scoring import score
@@ -107,7 +108,8 @@ def score_registered(catalog: Catalog, reg: TournamentRegistration, train_missin
     if train_missing is not None:
         for settings, group_seeds in zip(held, seeds, strict=True):
             train_missing(settings, group_seeds)
-    runs = started_after(catalog, reg, held, seeds)
+    runs = check_after_registration(catalog, reg, held, seeds, "held-out", "register a superseding tournament "
+                                    "(a new hash gives new held-out seeds)", kind="tournament")
     points, missing = read_points(catalog, t, "held_out", held, seeds)
     if points.empty:
         raise CatalogError(f"tournament {t.name}: none of its {len(missing)} held-out runs is in the catalog; "
@@ -138,21 +140,6 @@ def score_registered(catalog: Catalog, reg: TournamentRegistration, train_missin
     if record:
         TournamentLog(catalog).record_result(reg.id, result)
     return result
-
-
-def started_after(catalog: Catalog, reg: TournamentRegistration, groups: list[list[Setting]],
-                  seeds: list[list[int]]) -> list[str]:
-    """Held-out run ids; refuse if any started before registration (it could have shaped the file)."""
-    ids = []
-    for settings, group_seeds in zip(groups, seeds, strict=True):
-        for s in settings:
-            runs = catalog.runs(setting_id=s.id)
-            for row in runs[runs["seed"].isin(group_seeds)].itertuples():
-                if float(row.started) <= reg.time:
-                    raise CatalogError(f"held-out run {row.run_id} started {utc(row.started)}, before tournament "
-                                       f"{reg.id} was registered ({utc(reg.time)}): it cannot score it")
-                ids.append(str(row.run_id))
-    return ids
 
 
 def latest_result(catalog: Catalog, ref: str) -> tuple[TournamentRegistration, dict[str, Any] | None]:

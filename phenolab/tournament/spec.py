@@ -20,7 +20,14 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from phenolab.engine import measure_key
-from phenolab.hypotheses.spec import FUNCTION_PRESERVING, METRICS, Intervention, ScopeGroup, SettingGroup
+from phenolab.hypotheses.spec import (
+    FUNCTION_PRESERVING,
+    METRICS,
+    Intervention,
+    ScopeGroup,
+    SettingGroup,
+    validation_line,
+)
 from phenolab.settings import MEASURES, MeasureSpec, Setting, SettingError, load_setting_file, unknown_name
 from phenolab.settings._canonical import ContentAddressed
 from phenolab.settings._parse import FILE_FORMATS, load_mapping_file
@@ -332,13 +339,7 @@ def validate_tournament(data: Any) -> Tournament:
     try:
         return Tournament.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-", "str", "Ref")))
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field"
-        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        raise SettingError(f"invalid tournament: {loc + ': ' if loc else ''}{msg}{more}") from None
+        raise SettingError(validation_line("tournament", exc, "Ref")) from None
 
 
 def load_tournament(path: str | Path) -> Tournament:
