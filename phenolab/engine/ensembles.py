@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from phenolab.settings import Setting, SettingError
+from phenolab.settings import Setting
 
 GradOf = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (outputs, targets) -> d loss / d outputs
 
@@ -105,24 +105,3 @@ def stream_seeds(setting: Setting, seeds: list[int]) -> dict[str, list[int]]:
     return {"init": first if cfg.diversity == "order" else own["init"],
             "order": first if cfg.diversity == "init" else own["order"],
             "data": first}
-
-
-def check_whole(setting: Setting, seeds: list[int]) -> None:
-    """Members that train together must arrive as whole ensembles, each in member order."""
-    m = setting.ensemble.members if setting.ensemble is not None else 1
-    for lo in range(0, len(seeds), m):
-        group = seeds[lo:lo + m]
-        if group != list(range(group[0] - group[0] % m, group[0] - group[0] % m + m)):
-            raise SettingError(f"ensemble.members {m}: seeds {group} are not one whole ensemble in member order")
-
-
-def aligned_slices(slices: list[tuple[int, int]], members: int) -> list[tuple[int, int]]:
-    """Replica ranges moved to ensemble boundaries (empty ones dropped): threads and passes never
-    split an ensemble."""
-    out, lo = [], 0
-    for _, hi in slices:
-        hi = min(-(-hi // members) * members, slices[-1][1])
-        if hi > lo:
-            out.append((lo, hi))
-            lo = hi
-    return out

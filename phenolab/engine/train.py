@@ -12,14 +12,14 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
 from phenolab import _cpu_isa
 from phenolab._rng import generators
-from phenolab.engine.ensembles import aligned_slices, check_whole, coupling_of, stream_seeds, whole_ensembles
+from phenolab.engine.ensembles import coupling_of, stream_seeds, whole_ensembles
 from phenolab.engine.evaluate import evaluate, measure_key
 from phenolab.engine.gradient_filters import gradient_filter
 from phenolab.engine.optim import ReplicaOptimizer, lstsq_readout
@@ -120,7 +120,6 @@ def train(
         if members != list(seeds):
             whole = train(setting, members, device=device, progress=progress, replica_threads=replica_threads)
             return _select(whole, where)
-        check_whole(setting, members)
     started = time.time()
     dev = resolve_device(device) if isinstance(device, str) else device
     dtype = torch.float64 if setting.dtype == "float64" else torch.float32
@@ -226,10 +225,9 @@ def _train_in_threads(setting: Setting, seeds: list[int], threads: int, dev: tor
                          groups=None if groups is None else groups_within(groups, lo, hi))
         return run
 
-    slices = split_slices(k, threads)
     coupling = coupling_of(setting)
-    if coupling is not None:  # a thread trains whole ensembles
-        slices = aligned_slices(slices, coupling.members)
+    unit = coupling.members if coupling is not None else 1  # a thread trains whole ensembles
+    slices = [(lo * unit, hi * unit) for lo, hi in split_slices(k // unit, threads)]
     parts = [job(lo, hi, i == 0) for i, (lo, hi) in enumerate(slices)]
     results: list[BatchResult] = run_in_threads(parts)  # type: ignore[assignment]
     first = results[0]
@@ -243,12 +241,11 @@ def _train_in_threads(setting: Setting, seeds: list[int], threads: int, dev: tor
 def _select(result: BatchResult, where: list[int]) -> BatchResult:
     """The result of the replicas at positions `where`, in that order."""
     idx = torch.tensor(where)
-    return BatchResult(result.setting, [result.seeds[i] for i in where], result.steps,
-                       {m: v[where] for m, v in result.curves.items()},
-                       {n: p.index_select(0, idx) for n, p in result.params.items()},
-                       {step: {n: p.index_select(0, idx) for n, p in ps.items()}
-                        for step, ps in result.checkpoints.items()},
-                       result.started, result.finished, result.device, result.strategy)
+    return replace(result, seeds=[result.seeds[i] for i in where],
+                   curves={m: v[where] for m, v in result.curves.items()},
+                   params={n: p.index_select(0, idx) for n, p in result.params.items()},
+                   checkpoints={step: {n: p.index_select(0, idx) for n, p in ps.items()}
+                                for step, ps in result.checkpoints.items()})
 
 
 def _solve(setting: Setting, seeds: list[int], model: BatchedModel, params: Params, start: Params,

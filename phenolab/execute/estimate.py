@@ -77,24 +77,22 @@ def plan_seconds(batches: list, rate: float | None = None) -> float | None:
     return total
 
 
+_SHAPES: dict[tuple[str, str], tuple[int, int, int, int, int]] = {}  # (task JSON, model name) -> _shape
+
+
 def _shape(setting: Setting) -> tuple[int, int, int, int, int]:
-    return _task_shape(setting.task.model_dump_json(), setting.model.name)
-
-
-@functools.lru_cache(maxsize=64)
-def _task_shape(task: str, model: str) -> tuple[int, int, int, int, int]:
     """(input width the first layer multiplies, output dim, training-set size, test-set size,
-    tokens per input) of one seed's data; one-hot inputs are looked up, so only their ones count."""
-    import json
-
+    tokens per input) of one seed's data, built once per task; one-hot inputs are looked up, so
+    only their ones count."""
     from phenolab.models import model_class
-    from phenolab.settings import validate_setting
     from phenolab.tasks import build_task
 
-    cfg = validate_setting({"task": json.loads(task), "model": {"name": model}}).task
-    data = build_task(cfg, [0], model_class(model).input_kind)
-    d_in = data.input_dim if data.x_train.is_floating_point() else int(data.x_train.shape[-1])
-    return d_in, data.out_dim, data.n_train, int(data.x_test.shape[1]), int(data.seq_len or 1)
+    key = (setting.task.model_dump_json(), setting.model.name)
+    if key not in _SHAPES:
+        data = build_task(setting.task, [0], model_class(setting.model.name).input_kind)
+        d_in = data.input_dim if data.x_train.is_floating_point() else int(data.x_train.shape[-1])
+        _SHAPES[key] = (d_in, data.out_dim, data.n_train, int(data.x_test.shape[1]), int(data.seq_len or 1))
+    return _SHAPES[key]
 
 
 def say_seconds(seconds: float | None) -> str:

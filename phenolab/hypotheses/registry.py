@@ -18,7 +18,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from phenolab.catalog import Catalog, CatalogError
 from phenolab.hypotheses.spec import Hypothesis, validate_hypothesis
@@ -62,6 +62,26 @@ def entry_hash(entry: dict[str, Any]) -> str:
     body = {k: v for k, v in entry.items() if k != "hash"}
     return content_hash(_HASH_PREFIX, body)
 
+
+
+class _Registered(Protocol):
+    id: str
+
+
+R = TypeVar("R", bound=_Registered)
+
+
+def find_registration(regs: list[R], ref: str, name_of: Callable[[R], str], kind: str, kinds: str) -> R:
+    """The registration `ref` names: by id, unique id prefix, or name (the latest of that name);
+    otherwise a CatalogError listing the newest ones."""
+    hits = [r for r in regs if r.id == ref] or [r for r in regs if r.id.startswith(ref)]
+    if not hits:
+        hits = [r for r in regs if name_of(r) == ref][-1:]
+    if len(hits) != 1:
+        known = ", ".join(f"{r.id} ({name_of(r)})" for r in regs[-8:]) or "none registered"
+        what = f"matches several {kinds}" if hits else f"matches no registered {kind}"
+        raise CatalogError(f"{kind} {ref!r} {what}; known: {known}")
+    return hits[0]
 
 class HypothesisLog:
     """Register hypotheses, record verdicts, and verify the chain, in one catalog."""
@@ -113,16 +133,7 @@ class HypothesisLog:
 
     def registration(self, ref: str) -> Registration:
         """A registration by id, unique id prefix, or name (the latest of that name)."""
-        regs = self.registrations()
-        hits = [r for r in regs if r.id == ref] or [r for r in regs if r.id.startswith(ref)]
-        if not hits:
-            named = [r for r in regs if r.hypothesis.name == ref]
-            hits = named[-1:]
-        if len(hits) != 1:
-            known = ", ".join(f"{r.id} ({r.hypothesis.name})" for r in regs[-8:]) or "none registered"
-            what = "matches several hypotheses" if hits else "matches no registered hypothesis"
-            raise CatalogError(f"hypothesis {ref!r} {what}; known: {known}")
-        return hits[0]
+        return find_registration(self.registrations(), ref, lambda r: r.hypothesis.name, "hypothesis", "hypotheses")
 
     def verdicts(self, hypothesis_id: str | None = None) -> list[dict[str, Any]]:
         return [e for e in self.entries() if e.get("type") == "verdict"

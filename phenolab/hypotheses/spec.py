@@ -322,14 +322,8 @@ class Hypothesis(ContentAddressed, _Frozen):
     def measured(self, setting: Setting) -> Setting:
         """`setting` recording M, the measure confounds and a measure target, with a final checkpoint
         when function-preserving interventions are named (a different setting id than the bare one)."""
-        specs = list(setting.measures)
-        for ref in (self.measure, self.target, *self.confounds):
-            if isinstance(ref, MeasureRef) and ref.spec not in specs:
-                specs.append(ref.spec)
-        over: dict[str, Any] = {"measures": [s.model_dump(mode="json") for s in specs]}
-        if self.function_preserving and setting.checkpoints == "none":
-            over["checkpoints"] = "final"
-        return setting.with_overrides(over)
+        refs = [r.spec for r in (self.measure, self.target, *self.confounds) if isinstance(r, MeasureRef)]
+        return recording(setting, refs, final_checkpoint=bool(self.function_preserving))
 
     def scope_settings(self) -> list[list[Setting]]:
         return [[self.measured(s) for s in g.base_settings()] for g in self.scope]
@@ -351,6 +345,17 @@ class Hypothesis(ContentAddressed, _Frozen):
         if self.regularizers:
             out["regularizer"] = [[[v.id for v in variants] for variants in g] for g in self.regularized_settings()]
         return out
+
+
+def recording(setting: Setting, specs: list[MeasureSpec], final_checkpoint: bool) -> Setting:
+    """`setting` also recording the measures `specs` (each once, after its own), and keeping its
+    final parameters when `final_checkpoint` (for function-preserving interventions)."""
+    measures = list(setting.measures)
+    measures += [s for i, s in enumerate(specs) if s not in measures and s not in specs[:i]]
+    over: dict[str, Any] = {"measures": [s.model_dump(mode="json") for s in measures]}
+    if final_checkpoint and setting.checkpoints == "none":
+        over["checkpoints"] = "final"
+    return setting.with_overrides(over)
 
 
 def validate_hypothesis(data: dict[str, Any]) -> Hypothesis:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from phenolab.catalog import Catalog, CatalogError, run_id_for
-from phenolab.hypotheses.registry import HypothesisLog
+from phenolab.hypotheses.registry import HypothesisLog, find_registration
 from phenolab.tournament.predictors import Predictor, predictors_digest
 from phenolab.tournament.spec import Tournament, validate_tournament
 
@@ -86,15 +86,7 @@ class TournamentLog:
 
     def registration(self, ref: str) -> TournamentRegistration:
         """By id, unique id prefix, or name (the latest of that name)."""
-        regs = self.registrations()
-        hits = [r for r in regs if r.id == ref] or [r for r in regs if r.id.startswith(ref)]
-        if not hits:
-            hits = [r for r in regs if r.tournament.name == ref][-1:]
-        if len(hits) != 1:
-            known = ", ".join(f"{r.id} ({r.tournament.name})" for r in regs[-8:]) or "none registered"
-            what = "matches several tournaments" if hits else "matches no registered tournament"
-            raise CatalogError(f"tournament {ref!r} {what}; known: {known}")
-        return hits[0]
+        return find_registration(self.registrations(), ref, lambda r: r.tournament.name, "tournament", "tournaments")
 
     def results(self, tournament_id: str | None = None) -> list[dict[str, Any]]:
         return [e for e in self.log.entries() if e.get("type") == RESULT

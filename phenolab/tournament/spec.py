@@ -26,6 +26,7 @@ from phenolab.hypotheses.spec import (
     Intervention,
     ScopeGroup,
     SettingGroup,
+    recording,
     validation_line,
 )
 from phenolab.settings import MEASURES, MeasureSpec, Setting, SettingError, load_setting_file, unknown_name
@@ -293,14 +294,8 @@ class Tournament(ContentAddressed, _Frozen):
     def measured(self, setting: Setting) -> Setting:
         """`setting` recording every measure the tournament reads, with a final checkpoint when
         interventions are named (another setting id than the bare one)."""
-        specs = list(setting.measures)
-        for ref in self.refs():
-            if ref.spec is not None and ref.spec not in specs:
-                specs.append(ref.spec)
-        over: dict[str, Any] = {"measures": [s.model_dump(mode="json") for s in specs]}
-        if self.interventions and setting.checkpoints == "none":
-            over["checkpoints"] = "final"
-        return setting.with_overrides(over)
+        return recording(setting, [r.spec for r in self.refs() if r.spec is not None],
+                         final_checkpoint=bool(self.interventions))
 
     def scope_settings(self) -> list[list[Setting]]:
         return [[self.measured(s) for s in g.base_settings()] for g in self.scope]

@@ -9,6 +9,7 @@ import torch
 
 from phenolab._rng import generator
 from phenolab.catalog import Catalog, run_id_for
+from phenolab.engine.ensembles import stream_seeds
 from phenolab.engine.evaluate import outputs as model_outputs
 from phenolab.models import BatchedModel, Params, build_model, model_class
 from phenolab.settings import Setting
@@ -64,9 +65,9 @@ def load_members(catalog: Catalog, setting: Setting, ensembles: list[int], step:
     m = setting.ensemble.members if setting.ensemble is not None else 1
     seeds = member_seeds(m, ensembles)
     dtype = torch.float64 if setting.dtype == "float64" else torch.float32
-    first = [s - s % m for s in seeds]  # the training set as ensemble e's first member drew it
-    data = build_task(setting.task, first if setting.ensemble is not None else seeds,
-                      model_class(setting.model.name).input_kind, dtype)
+    # each member's training set as it was drawn in training (its own, or its ensemble's)
+    data = build_task(setting.task, stream_seeds(setting, seeds)["data"], model_class(setting.model.name).input_kind,
+                      dtype)
     shared = all(torch.equal(data.x_train[0], data.x_train[k]) and torch.equal(data.y_train[0], data.y_train[k])
                  for k in range(1, len(seeds)))
     ckpts = [catalog.load_checkpoint(run_id_for(setting.id, s), step) for s in seeds]

@@ -107,3 +107,12 @@ def test_a_phase_map_over_the_ensemble_size_trains_each_cells_own_members(tmp_pa
     train_cells(ens, cells, Trainer.local(cat))
     table = phase_table(cat, ens, axes, cells, phase_field(ens, None, "lakshminarayanan2017_mnist1d"))
     assert len(table) == 4 and set(table["n"]) == {2} and table["n_missing"].eq(0).all()
+
+
+def test_members_with_their_own_label_noise_are_read_without_a_shared_training_set(tmp_path) -> None:
+    """Independent members draw their own noisy labels: no one training set stands for theirs."""
+    over = {**SMALL, "schedule.steps": 20, "ensemble.members": 2, "task.label_noise": 0.2, "checkpoints": "final"}
+    rep = phenolab.reproduce("ensembles", "lakshminarayanan2017_mnist1d", seeds=1, catalog=tmp_path, overrides=over)
+    members = load_members(Catalog(tmp_path), rep.study.settings[0], [0])
+    assert not members.shared_train
+    assert "train_diversity" not in rep.signature.summary and rep.signature.summary["gain"]["n"] == 1
